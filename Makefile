@@ -1,0 +1,35 @@
+# Every everyday job is one target; each creates .venv on first use and
+# installs the project with what it needs from this repository's own files.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PG15   := /usr/lib/postgresql/15/bin/postgres
+
+.PHONY: test lint typecheck unit demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# PostgreSQL 15 is the "older server" peer in the tests; Debian ships it.
+$(PG15):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests harness examples
+	$(PY) -m ruff format --check src tests harness examples
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+unit: $(STAMP) $(PG15)
+	$(PY) -bb -m pytest
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,323 @@
+"""Incremental, phase-aware stream decoders.
+
+:class:`BackendMessageDecoder` decodes what a server sends (for clients and
+proxies); :class:`FrontendMessageDecoder` decodes what a client sends (for
+servers and proxies).  Feed bytes in chunks of any size; read messages out.
+
+The phase decides only *framing*:
+
+* frontend stream, ``STARTUP``: packets without identifier byte (startup,
+  SSL/GSSENC/cancel requests), or a TLS ClientHello for direct SSL;
+* backend stream, ``SSL_NEGOTIATION``/``GSS_NEGOTIATION``: a single byte;
+* everywhere else: Byte1 identifier, Int32 length, payload.
+
+With standard framing a message decodes by its identifier alone, in any
+phase; whether it may occur there is the state machine's business.  The
+only exception is the client's ``p`` family, whose members (PasswordMessage,
+SASLInitialResponse, SASLResponse, GSSResponse) only the phase tells apart.
+
+Limits follow PostgreSQL's and are checked as soon as a length word
+arrives, before the body is buffered.  A decoder that has raised stays
+failed, raising the same error again, until :meth:`clear`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+from . import _framing
+from ._wire import Reader
+from .constants import (
+    MAX_MESSAGE_LENGTH,
+    MAX_STARTUP_PACKET_LENGTH,
+    ConnectionPhase,
+    StartupRequestCode,
+)
+from .exceptions import DecodingError, FramingError, ProtocolError
+from .messages import _registry
+from .messages._base import PGMessage
+from .messages.auth import GSSResponse, PasswordMessage, SASLInitialResponse, SASLResponse
+from .messages.startup import (
+    CancelRequest,
+    DirectSSLHandshake,
+    GSSEncRequest,
+    GSSEncResponse,
+    SSLRequest,
+    SSLResponse,
+    StartupMessage,
+)
+
+__all__ = ["BackendMessageDecoder", "FrontendMessageDecoder", "MessageDecoder"]
+
+_Parse = Callable[[Reader], PGMessage]
+
+#: PostgreSQL's PQ_SMALL_MESSAGE_LIMIT, for frontend messages that never
+#: carry user data (Sync, Execute, ...).
+SMALL_FRONTEND_LIMIT = 10_000
+#: PG_MAX_AUTH_TOKEN_LENGTH: the largest password / SASL / GSS message.
+AUTH_TOKEN_LIMIT = 65_535
+#: libpq's limit for backend messages that do not carry result data.
+SMALL_BACKEND_LIMIT = 30_000
+
+# Framing modes.
+_STANDARD = 0
+_STARTUP = 1
+_ONE_BYTE = 2
+_SILENT = 3
+
+
+class MessageDecoder:
+    """Common machinery of both decoders.  Not instantiated directly."""
+
+    #: identifier byte -> (message name, parse function) for this direction.
+    _parsers: ClassVar[dict[int, tuple[str, _Parse]]]
+
+    def __init__(
+        self,
+        phase: ConnectionPhase = ConnectionPhase.STARTUP,
+        *,
+        max_message_size: int = MAX_MESSAGE_LENGTH,
+        max_startup_size: int = MAX_STARTUP_PACKET_LENGTH,
+    ) -> None:
+        self._frames = _framing.FrameBuffer()
+        self._error: ProtocolError | None = None
+        self._max_startup = max_startup_size
+        self._limits = self._build_limits(max_message_size)
+        self._phase = phase
+        self._mode = _STANDARD
+        self._parse = dict(self._parsers)
+        self.phase = phase
+
+    @classmethod
+    def _build_limits(cls, max_message_size: int) -> list[int]:
+        limits = [-1] * 256
+        for ident in cls._parsers:
+            limits[ident] = max_message_size
+        return limits
+
+    # -- phase -----------------------------------------------------------
+    @property
+    def phase(self) -> ConnectionPhase:
+        """The phase that decides framing; set it after each transition."""
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: ConnectionPhase) -> None:
+        self._phase = phase
+        self._mode = self._framing_mode(phase)
+
+    def _framing_mode(self, phase: ConnectionPhase) -> int:
+        return _STANDARD
+
+    # -- input -----------------------------------------------------------
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Append received bytes; partial messages wait for the rest."""
+        if self._error is not None:
+            raise self._error
+        if data:
+            self._frames.feed(data if type(data) is bytes else bytes(data))
+
+    @property
+    def buffered(self) -> int:
+        """Number of bytes received but not yet decoded."""
+        return len(self._frames)
+
+    def take_buffered(self) -> bytes:
+        """Remove and return the undecoded bytes (e.g. to hand to a TLS layer)."""
+        return self._frames.take()
+
+    def clear(self) -> None:
+        """Drop buffered bytes and forget an earlier error."""
+        self._frames.clear()
+        self._error = None
+
+    # -- output ----------------------------------------------------------
+    def read(self) -> PGMessage | None:
+        """The next complete message, or None if more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next()
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def read_all(self) -> list[PGMessage]:
+        """Every complete message buffered so far."""
+        out = []
+        while (msg := self.read()) is not None:
+            out.append(msg)
+        return out
+
+    def __iter__(self) -> Iterator[PGMessage]:
+        return self
+
+    def __next__(self) -> PGMessage:
+        msg = self.read()
+        if msg is None:
+            raise StopIteration
+        return msg
+
+    def _next(self) -> PGMessage | None:
+        if self._mode == _STANDARD:
+            return self._next_standard()
+        return self._next_special()
+
+    def _next_special(self) -> PGMessage | None:
+        raise NotImplementedError
+
+    def _next_standard(self) -> PGMessage | None:
+        frames = self._frames
+        frame = frames.frame(self._limits)
+        if frame is None:
+            return None
+        ident, start, end = frame
+        name, parse = self._parse[ident]
+        r = Reader(frames.buf, name, start, end)
+        msg = parse(r)
+        if r.pos != end:
+            r.finish()
+        return msg
+
+
+def _one(cls: type[PGMessage]) -> tuple[str, _Parse]:
+    return cls.__name__, cls._read
+
+
+class BackendMessageDecoder(MessageDecoder):
+    """Decodes the server-to-client stream."""
+
+    _parsers = _registry.BACKEND_PARSERS
+
+    @classmethod
+    def _build_limits(cls, max_message_size: int) -> list[int]:
+        # Like libpq: only messages that carry result data may be long.
+        limits = super()._build_limits(max_message_size)
+        for ident in cls._parsers:
+            if ident not in _registry.LONG_BACKEND_TYPES:
+                limits[ident] = min(SMALL_BACKEND_LIMIT, max_message_size)
+        # GSSAPI tokens can exceed the small limit; allow what the server
+        # itself accepts for a token, plus the code word.
+        limits[ord("R")] = min(AUTH_TOKEN_LIMIT + 8, max_message_size)
+        return limits
+
+    def _framing_mode(self, phase: ConnectionPhase) -> int:
+        if phase in (ConnectionPhase.SSL_NEGOTIATION, ConnectionPhase.GSS_NEGOTIATION):
+            return _ONE_BYTE
+        return _STANDARD
+
+    def _next_special(self) -> PGMessage | None:
+        frames = self._frames
+        b = frames.peek_byte()
+        if b < 0:
+            return None
+        if b == 0x45:  # 'E': a server refusing the request with an error
+            return self._next_standard()
+        reply: type[SSLResponse] | type[GSSEncResponse] = (
+            SSLResponse if self._phase is ConnectionPhase.SSL_NEGOTIATION else GSSEncResponse
+        )
+        msg = reply.decode(bytes([b]))
+        frames.skip(1)
+        if len(frames):
+            # Bytes behind the one-byte answer were sent before the TLS/GSS
+            # handshake, so they are not protected by it: treating them as
+            # part of the encrypted session is the CVE-2021-23222 class.
+            raise FramingError(
+                f"{len(frames)} bytes arrived right after {msg!r}, before the "
+                "encryption handshake; refusing them"
+            )
+        self.phase = ConnectionPhase.STARTUP
+        return msg
+
+
+class FrontendMessageDecoder(MessageDecoder):
+    """Decodes the client-to-server stream."""
+
+    _parsers = _registry.FRONTEND_PARSERS
+
+    @classmethod
+    def _build_limits(cls, max_message_size: int) -> list[int]:
+        # PostgreSQL's own limits (postgres.c, auth.c).
+        limits = super()._build_limits(max_message_size)
+        for ident in _registry.SMALL_FRONTEND_TYPES:
+            limits[ident] = min(SMALL_FRONTEND_LIMIT, max_message_size)
+        limits[ord("p")] = min(AUTH_TOKEN_LIMIT, max_message_size)
+        return limits
+
+    def _framing_mode(self, phase: ConnectionPhase) -> int:
+        # The p family needs the phase; everything else decodes by type.
+        p_class = _P_FAMILY.get(phase, PasswordMessage)
+        self._parse[ord("p")] = _one(p_class)
+        if phase is ConnectionPhase.STARTUP:
+            return _STARTUP
+        if phase in (ConnectionPhase.SSL_NEGOTIATION, ConnectionPhase.GSS_NEGOTIATION):
+            return _SILENT
+        return _STANDARD
+
+    def _next_special(self) -> PGMessage | None:
+        frames = self._frames
+        if self._mode == _SILENT:
+            if len(frames):
+                raise FramingError(
+                    f"client sent {len(frames)} bytes before the server answered "
+                    "its encryption request"
+                )
+            return None
+        first = frames.peek_byte()
+        if first < 0:
+            return None
+        if first == _TLS_HANDSHAKE:
+            # PostgreSQL 17+ direct SSL: a TLS ClientHello instead of a
+            # length word.  Hand the bytes over; nothing here is ours.
+            self.phase = ConnectionPhase.SSL_NEGOTIATION
+            return DirectSSLHandshake(data=frames.take())
+        frame = frames.startup_frame(self._max_startup)
+        if frame is None:
+            return None
+        start, end = frame
+        buf = frames.buf
+        code = int.from_bytes(buf[start : start + 4], "big")
+        cls = _STARTUP_CLASSES.get(code)
+        if cls is None:
+            if code >> 16 == 3:
+                cls = StartupMessage
+            else:
+                raise DecodingError(
+                    "startup packet",
+                    0,
+                    f"unsupported protocol version or request code {code}",
+                )
+        r = Reader(buf, cls.__name__, start, end)
+        msg = cls._read(r)
+        r.finish()
+        if cls is SSLRequest or cls is GSSEncRequest:
+            if len(frames):
+                # Plaintext pipelined behind the request would be taken as
+                # arriving over the encrypted channel: CVE-2021-23214 class.
+                raise FramingError(
+                    f"{len(frames)} bytes arrived right after {cls.__name__}, "
+                    "before the server's answer; refusing them"
+                )
+            self.phase = (
+                ConnectionPhase.SSL_NEGOTIATION
+                if cls is SSLRequest
+                else ConnectionPhase.GSS_NEGOTIATION
+            )
+        return msg
+
+
+_TLS_HANDSHAKE = 0x16  # TLS record type "handshake"
+
+_STARTUP_CLASSES: dict[int, type[PGMessage]] = {
+    StartupRequestCode.SSL_REQUEST: SSLRequest,
+    StartupRequestCode.GSSENC_REQUEST: GSSEncRequest,
+    StartupRequestCode.CANCEL_REQUEST: CancelRequest,
+}
+
+_P_FAMILY: dict[ConnectionPhase, type[PGMessage]] = {
+    ConnectionPhase.AUTHENTICATING: PasswordMessage,
+    ConnectionPhase.AUTHENTICATING_SASL_INITIAL: SASLInitialResponse,
+    ConnectionPhase.AUTHENTICATING_SASL_CONTINUE: SASLResponse,
+    ConnectionPhase.AUTHENTICATING_GSS: GSSResponse,
+}

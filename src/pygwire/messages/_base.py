@@ -1,0 +1,114 @@
+"""Base classes shared by every message.
+
+A message class declares its identifier byte and two methods: ``_read``
+builds the message from a :class:`Reader` positioned at the start of the
+payload, ``_write`` appends the payload to a :class:`Writer`.  Framing
+(identifier, length word, size limit, rollback on error) is done here,
+once, for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Self
+
+from .._wire import Reader, Writer
+from ..constants import MAX_MESSAGE_LENGTH, MessageDirection
+
+__all__ = [
+    "BackendMessage",
+    "CommonMessage",
+    "FrontendMessage",
+    "PGMessage",
+    "SpecialMessage",
+    "encode_messages",
+]
+
+
+class PGMessage:
+    """Root of every protocol message."""
+
+    __slots__ = ()
+
+    #: The type byte; ``b""`` for startup-phase packets that have none.
+    identifier: ClassVar[bytes] = b""
+    #: Which side sends it (None for messages both sides send).
+    direction: ClassVar[MessageDirection | None] = None
+
+    def to_wire(self) -> bytes:
+        """The complete wire form: identifier, Int32 length, payload."""
+        buf = bytearray()
+        self.encode_into(buf)
+        return bytes(buf)
+
+    def encode_into(self, buf: bytearray) -> None:
+        """Append the wire form to ``buf``.
+
+        On an :class:`~pygwire.exceptions.EncodingError` nothing is
+        appended: ``buf`` is truncated back to its original length.
+        """
+        start = len(buf)
+        try:
+            buf += self.identifier
+            at = len(buf)
+            buf += b"\0\0\0\0"
+            self._write(Writer(buf, type(self).__name__, at + MAX_MESSAGE_LENGTH))
+            buf[at : at + 4] = (len(buf) - at).to_bytes(4, "big")
+        except BaseException:
+            del buf[start:]
+            raise
+
+    def _write(self, w: Writer) -> None:
+        """Append the payload (everything after the length word)."""
+
+    @classmethod
+    def decode(cls, payload: bytes | bytearray | memoryview) -> Self:
+        """Build the message from its payload alone (no identifier, no length).
+
+        The payload must be consumed exactly; any deviation from the
+        documented layout raises :class:`~pygwire.exceptions.DecodingError`.
+        """
+        data = payload if type(payload) is bytes else bytes(payload)
+        r = Reader(data, cls.__name__)
+        msg = cls._read(r)
+        r.finish()
+        return msg
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        """Read the fields from ``r``; the caller checks ``r.finish()``."""
+        return cls()
+
+
+class FrontendMessage(PGMessage):
+    """A message only clients send."""
+
+    __slots__ = ()
+    direction = MessageDirection.FRONTEND
+
+
+class BackendMessage(PGMessage):
+    """A message only servers send."""
+
+    __slots__ = ()
+    direction = MessageDirection.BACKEND
+
+
+class CommonMessage(PGMessage):
+    """A message both sides send (COPY data and completion)."""
+
+    __slots__ = ()
+
+
+class SpecialMessage(PGMessage):
+    """A startup-phase packet without identifier byte."""
+
+    __slots__ = ()
+
+
+def encode_messages(messages: Iterable[PGMessage]) -> bytes:
+    """Encode several messages into one buffer, e.g. a whole pipeline."""
+    buf = bytearray()
+    for m in messages:
+        m.encode_into(buf)
+    return bytes(buf)

@@ -1,0 +1,274 @@
+"""Authentication: the server's 'R' requests and the client's 'p' replies.
+
+Every Authentication message shares identifier 'R'; an Int32 code at the
+start of the payload tells them apart (:data:`AUTH_CLASSES`).  The client's
+replies all share identifier 'p'; only the phase tells them apart, which is
+why the frontend decoder consults its phase for them and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+from .._wire import Reader, Writer
+from ..constants import AuthenticationCode
+from ._base import BackendMessage, FrontendMessage
+
+__all__ = [
+    "AUTH_CLASSES",
+    "AuthenticationCleartextPassword",
+    "AuthenticationGSS",
+    "AuthenticationGSSContinue",
+    "AuthenticationKerberosV5",
+    "AuthenticationMD5Password",
+    "AuthenticationMessage",
+    "AuthenticationOk",
+    "AuthenticationSASL",
+    "AuthenticationSASLContinue",
+    "AuthenticationSASLFinal",
+    "AuthenticationSCMCredential",
+    "AuthenticationSSPI",
+    "GSSResponse",
+    "PasswordMessage",
+    "SASLInitialResponse",
+    "SASLResponse",
+]
+
+
+class AuthenticationMessage(BackendMessage):
+    """Base of the 'R' family; ``code`` selects the concrete class."""
+
+    __slots__ = ()
+    identifier = b"R"
+    code: ClassVar[AuthenticationCode]
+
+    def _write(self, w: Writer) -> None:
+        w.int32(self.code, "code")
+        self._write_rest(w)
+
+    def _write_rest(self, w: Writer) -> None:
+        """Fields after the code; none by default."""
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        got = r.int32()
+        if got != cls.code:
+            r.fail(f"authentication code {got} is not {int(cls.code)}", at=r.pos - 4)
+        return cls._read_rest(r)
+
+    @classmethod
+    def _read_rest(cls, r: Reader) -> Self:
+        return cls()
+
+
+@dataclass(slots=True)
+class AuthenticationOk(AuthenticationMessage):
+    """Authentication succeeded."""
+
+    code = AuthenticationCode.OK
+
+
+@dataclass(slots=True)
+class AuthenticationKerberosV5(AuthenticationMessage):
+    """Kerberos V5 requested (no longer supported by PostgreSQL servers)."""
+
+    code = AuthenticationCode.KERBEROS_V5
+
+
+@dataclass(slots=True)
+class AuthenticationCleartextPassword(AuthenticationMessage):
+    """The client must send its password in clear text."""
+
+    code = AuthenticationCode.CLEARTEXT_PASSWORD
+
+
+@dataclass(slots=True)
+class AuthenticationMD5Password(AuthenticationMessage):
+    """The client must send its MD5-hashed password, salted with ``salt``."""
+
+    code = AuthenticationCode.MD5_PASSWORD
+    salt: bytes = b"\0\0\0\0"
+
+    def _write_rest(self, w: Writer) -> None:
+        if len(self.salt) != 4:
+            w.fail("salt", f"must be exactly 4 bytes, not {len(self.salt)}")
+        w.raw(self.salt, "salt")
+
+    @classmethod
+    def _read_rest(cls, r: Reader) -> Self:
+        return cls(salt=r.bytes_n(4))
+
+
+@dataclass(slots=True)
+class AuthenticationSCMCredential(AuthenticationMessage):
+    """SCM credential message requested (no longer used by PostgreSQL)."""
+
+    code = AuthenticationCode.SCM_CREDENTIAL
+
+
+@dataclass(slots=True)
+class AuthenticationGSS(AuthenticationMessage):
+    """The client must start a GSSAPI exchange."""
+
+    code = AuthenticationCode.GSS
+
+
+@dataclass(slots=True)
+class AuthenticationSSPI(AuthenticationMessage):
+    """The client must start an SSPI exchange."""
+
+    code = AuthenticationCode.SSPI
+
+
+@dataclass(slots=True)
+class _AuthData(AuthenticationMessage):
+    """An authentication request whose payload ends with opaque data."""
+
+    data: bytes = b""
+
+    def _write_rest(self, w: Writer) -> None:
+        w.raw(self.data, "data")
+
+    @classmethod
+    def _read_rest(cls, r: Reader) -> Self:
+        return cls(data=r.rest())
+
+
+@dataclass(slots=True)
+class AuthenticationGSSContinue(_AuthData):
+    """GSSAPI or SSPI data from the server."""
+
+    code = AuthenticationCode.GSS_CONTINUE
+
+
+@dataclass(slots=True)
+class AuthenticationSASLContinue(_AuthData):
+    """A SASL challenge from the server."""
+
+    code = AuthenticationCode.SASL_CONTINUE
+
+
+@dataclass(slots=True)
+class AuthenticationSASLFinal(_AuthData):
+    """SASL outcome data; authentication is complete on the SASL side."""
+
+    code = AuthenticationCode.SASL_FINAL
+
+
+@dataclass(slots=True)
+class AuthenticationSASL(AuthenticationMessage):
+    """The client must start SASL with one of ``mechanisms``."""
+
+    code = AuthenticationCode.SASL
+    mechanisms: list[str] = field(default_factory=list)
+
+    def _write_rest(self, w: Writer) -> None:
+        for name in self.mechanisms:
+            if name == "":
+                # An empty name is the list terminator on the wire.
+                w.fail("mechanisms", "a mechanism name cannot be empty")
+            w.cstring(name, "mechanisms")
+        w.raw(b"\0", "mechanisms")
+
+    @classmethod
+    def _read_rest(cls, r: Reader) -> Self:
+        names: list[str] = []
+        while name := r.cstring():
+            names.append(name)
+        return cls(mechanisms=names)
+
+
+#: Authentication code -> message class, for the 'R' dispatch.
+AUTH_CLASSES: dict[int, type[AuthenticationMessage]] = {
+    c.code: c
+    for c in (
+        AuthenticationOk,
+        AuthenticationKerberosV5,
+        AuthenticationCleartextPassword,
+        AuthenticationMD5Password,
+        AuthenticationSCMCredential,
+        AuthenticationGSS,
+        AuthenticationGSSContinue,
+        AuthenticationSSPI,
+        AuthenticationSASL,
+        AuthenticationSASLContinue,
+        AuthenticationSASLFinal,
+    )
+}
+
+
+@dataclass(slots=True)
+class PasswordMessage(FrontendMessage):
+    """A password (cleartext or ``md5``-hashed) as a NUL-terminated string.
+
+    ``password`` decodes to ``str`` when it is valid UTF-8 and to ``bytes``
+    otherwise: PostgreSQL compares passwords as bytes in the client's
+    encoding, so a non-UTF-8 password must survive a round trip unchanged.
+    """
+
+    identifier = b"p"
+    password: str | bytes = ""
+
+    def _write(self, w: Writer) -> None:
+        w.cstring(self.password, "password")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        raw = r.cstring_bytes()
+        try:
+            return cls(password=raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return cls(password=raw)
+
+
+@dataclass(slots=True)
+class GSSResponse(FrontendMessage):
+    """GSSAPI or SSPI data from the client (identifier 'p')."""
+
+    identifier = b"p"
+    data: bytes = b""
+
+    def _write(self, w: Writer) -> None:
+        w.raw(self.data, "data")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        return cls(data=r.rest())
+
+
+@dataclass(slots=True)
+class SASLInitialResponse(FrontendMessage):
+    """The chosen SASL mechanism and the client's first message.
+
+    On the wire the data length -1 means "no initial response"; that is
+    decoded to, and encoded from, ``data=None``.
+    """
+
+    identifier = b"p"
+    mechanism: str = ""
+    data: bytes | None = b""
+
+    def _write(self, w: Writer) -> None:
+        w.cstring(self.mechanism, "mechanism")
+        w.value(self.data, "data")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        mechanism = r.cstring()
+        return cls(mechanism=mechanism, data=r.value())
+
+
+@dataclass(slots=True)
+class SASLResponse(FrontendMessage):
+    """A SASL message from the client after the first."""
+
+    identifier = b"p"
+    data: bytes = b""
+
+    def _write(self, w: Writer) -> None:
+        w.raw(self.data, "data")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        return cls(data=r.rest())

@@ -1,0 +1,193 @@
+"""Extended query: Parse, Bind, Describe, Execute, Close, Sync, Flush and
+the server's acknowledgements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Self
+
+from .._wire import Reader, Writer
+from ._base import BackendMessage, FrontendMessage
+
+__all__ = [
+    "Bind",
+    "BindComplete",
+    "Close",
+    "CloseComplete",
+    "Describe",
+    "Execute",
+    "Flush",
+    "NoData",
+    "ParameterDescription",
+    "Parse",
+    "ParseComplete",
+    "PortalSuspended",
+    "Sync",
+]
+
+
+@dataclass(slots=True)
+class Parse(FrontendMessage):
+    """Prepare ``query`` as ``statement`` ("" is the unnamed statement)."""
+
+    identifier = b"P"
+    statement: str = ""
+    query: str = ""
+    param_types: list[int] = field(default_factory=list)
+
+    def _write(self, w: Writer) -> None:
+        w.cstring(self.statement, "statement")
+        w.cstring(self.query, "query")
+        w.uint32_array(self.param_types, "param_types")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        statement = r.cstring()
+        query = r.cstring()
+        return cls(statement=statement, query=query, param_types=r.uint32_array(r.uint16()))
+
+
+@dataclass(slots=True)
+class Bind(FrontendMessage):
+    """Bind parameter values to ``statement``, creating ``portal``."""
+
+    identifier = b"B"
+    portal: str = ""
+    statement: str = ""
+    param_formats: list[int] = field(default_factory=list)
+    param_values: list[bytes | None] = field(default_factory=list)
+    result_formats: list[int] = field(default_factory=list)
+
+    def _write(self, w: Writer) -> None:
+        w.cstring(self.portal, "portal")
+        w.cstring(self.statement, "statement")
+        w.int16_array(self.param_formats, "param_formats")
+        w.count(len(self.param_values), "param_values")
+        for v in self.param_values:
+            w.value(v, "param_values")
+        w.int16_array(self.result_formats, "result_formats")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        portal = r.cstring()
+        statement = r.cstring()
+        param_formats = r.int16_array(r.uint16())
+        values = [r.value() for _ in range(r.uint16())]
+        return cls(
+            portal=portal,
+            statement=statement,
+            param_formats=param_formats,
+            param_values=values,
+            result_formats=r.int16_array(r.uint16()),
+        )
+
+
+@dataclass(slots=True)
+class _KindAndName(FrontendMessage):
+    """Describe and Close: ``kind`` "S" (statement) or "P" (portal), a name."""
+
+    kind: str = "S"
+    name: str = ""
+
+    def _write(self, w: Writer) -> None:
+        if self.kind not in ("S", "P"):
+            w.fail("kind", f"must be 'S' or 'P', not {self.kind!r}")
+        w.raw(self.kind.encode(), "kind")
+        w.cstring(self.name, "name")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        b = r.byte1()
+        if b not in (0x53, 0x50):
+            r.fail(f"kind {bytes([b])!r} is neither 'S' nor 'P'", at=r.pos - 1)
+        return cls(kind=chr(b), name=r.cstring())
+
+
+@dataclass(slots=True)
+class Describe(_KindAndName):
+    """Ask for the description of a prepared statement or portal."""
+
+    identifier = b"D"
+
+
+@dataclass(slots=True)
+class Close(_KindAndName):
+    """Close a prepared statement or portal."""
+
+    identifier = b"C"
+
+
+@dataclass(slots=True)
+class Execute(FrontendMessage):
+    """Run ``portal``; ``max_rows`` 0 fetches every row."""
+
+    identifier = b"E"
+    portal: str = ""
+    max_rows: int = 0
+
+    def _write(self, w: Writer) -> None:
+        w.cstring(self.portal, "portal")
+        w.int32(self.max_rows, "max_rows")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        portal = r.cstring()
+        return cls(portal=portal, max_rows=r.int32())
+
+
+@dataclass(slots=True)
+class Sync(FrontendMessage):
+    """End of an extended-query batch: commit or roll back, then ReadyForQuery."""
+
+    identifier = b"S"
+
+
+@dataclass(slots=True)
+class Flush(FrontendMessage):
+    """Ask the server to send what it has buffered."""
+
+    identifier = b"H"
+
+
+@dataclass(slots=True)
+class ParseComplete(BackendMessage):
+    identifier = b"1"
+
+
+@dataclass(slots=True)
+class BindComplete(BackendMessage):
+    identifier = b"2"
+
+
+@dataclass(slots=True)
+class CloseComplete(BackendMessage):
+    identifier = b"3"
+
+
+@dataclass(slots=True)
+class NoData(BackendMessage):
+    """The described statement or portal returns no rows."""
+
+    identifier = b"n"
+
+
+@dataclass(slots=True)
+class PortalSuspended(BackendMessage):
+    """Execute's row limit was reached before the portal was exhausted."""
+
+    identifier = b"s"
+
+
+@dataclass(slots=True)
+class ParameterDescription(BackendMessage):
+    """The parameter types of a described statement."""
+
+    identifier = b"t"
+    type_oids: list[int] = field(default_factory=list)
+
+    def _write(self, w: Writer) -> None:
+        w.uint32_array(self.type_oids, "type_oids")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        return cls(type_oids=r.uint32_array(r.uint16()))

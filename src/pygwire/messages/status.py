@@ -1,0 +1,109 @@
+"""Asynchronous and status messages: parameter reports, notifications,
+cancellation keys and protocol version negotiation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Self
+
+from .._wire import Reader, Writer
+from ..constants import MAX_CANCEL_KEY_LENGTH
+from ._base import BackendMessage
+
+__all__ = [
+    "BackendKeyData",
+    "NegotiateProtocolVersion",
+    "NotificationResponse",
+    "ParameterStatus",
+]
+
+
+@dataclass(slots=True)
+class ParameterStatus(BackendMessage):
+    """The current value of a run-time parameter (server_version, TimeZone...)."""
+
+    identifier = b"S"
+    name: str = ""
+    value: str = ""
+
+    def _write(self, w: Writer) -> None:
+        w.cstring(self.name, "name")
+        w.cstring(self.value, "value")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        name = r.cstring()
+        return cls(name=name, value=r.cstring())
+
+
+@dataclass(slots=True)
+class BackendKeyData(BackendMessage):
+    """Process id and secret key for CancelRequest.
+
+    The key is 4 bytes in protocol 3.0; from 3.2 it is variable, up to 256
+    bytes (PostgreSQL 18 sends 32).
+    """
+
+    identifier = b"K"
+    process_id: int = 0
+    secret_key: bytes = b"\0\0\0\0"
+
+    def _write(self, w: Writer) -> None:
+        if not 4 <= len(self.secret_key) <= MAX_CANCEL_KEY_LENGTH:
+            w.fail("secret_key", f"must be 4 to {MAX_CANCEL_KEY_LENGTH} bytes")
+        w.int32(self.process_id, "process_id")
+        w.raw(self.secret_key, "secret_key")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        pid = r.int32()
+        if not 4 <= r.remaining <= MAX_CANCEL_KEY_LENGTH:
+            r.fail(f"secret key of {r.remaining} bytes; must be 4 to {MAX_CANCEL_KEY_LENGTH}")
+        return cls(process_id=pid, secret_key=r.rest())
+
+
+@dataclass(slots=True)
+class NotificationResponse(BackendMessage):
+    """A NOTIFY delivered to a listening session."""
+
+    identifier = b"A"
+    process_id: int = 0
+    channel: str = ""
+    payload: str = ""
+
+    def _write(self, w: Writer) -> None:
+        w.int32(self.process_id, "process_id")
+        w.cstring(self.channel, "channel")
+        w.cstring(self.payload, "payload")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        pid = r.int32()
+        channel = r.cstring()
+        return cls(process_id=pid, channel=channel, payload=r.cstring())
+
+
+@dataclass(slots=True)
+class NegotiateProtocolVersion(BackendMessage):
+    """The server's newest supported minor version and the ``_pq_.`` options
+    it did not recognise."""
+
+    identifier = b"v"
+    newest_minor: int = 0
+    unrecognized: list[str] = field(default_factory=list)
+
+    def _write(self, w: Writer) -> None:
+        w.int32(self.newest_minor, "newest_minor")
+        w.int32(len(self.unrecognized), "unrecognized")
+        for name in self.unrecognized:
+            w.cstring(name, "unrecognized")
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        minor = r.int32()
+        count = r.int32()
+        # Each name takes at least its terminator: a count larger than the
+        # bytes left is malformed, and refusing it early bounds the loop.
+        if not 0 <= count <= r.remaining:
+            r.fail(f"option count {count} does not fit the payload", at=r.pos - 4)
+        return cls(newest_minor=minor, unrecognized=[r.cstring() for _ in range(count)])
