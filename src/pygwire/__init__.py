@@ -2,10 +2,13 @@
 
 Bytes in, messages out; messages in, bytes out.  No sockets, no threads, no
 event loop: callers bring their own I/O.  Messages live in
-:mod:`pygwire.messages`; the stream decoders in :mod:`pygwire.codec`.
+:mod:`pygwire.messages`, the stream decoders in :mod:`pygwire.codec`, phase
+tracking in :mod:`pygwire.state_machine`, and both together in
+:mod:`pygwire.connection`.
 """
 
 from .codec import BackendMessageDecoder, FrontendMessageDecoder
+from .connection import BackendConnection, Connection, FrontendConnection
 from .constants import (
     ConnectionPhase,
     MessageDirection,
@@ -20,16 +23,22 @@ from .exceptions import (
     PygwireError,
     StateMachineError,
 )
+from .state_machine import BackendStateMachine, FrontendStateMachine
 
 __version__ = "0.3.0"
 
 __all__ = [
+    "BackendConnection",
     "BackendMessageDecoder",
+    "BackendStateMachine",
+    "Connection",
     "ConnectionPhase",
     "DecodingError",
     "EncodingError",
     "FramingError",
+    "FrontendConnection",
     "FrontendMessageDecoder",
+    "FrontendStateMachine",
     "MessageDirection",
     "ProtocolError",
     "PygwireError",
