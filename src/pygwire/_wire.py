@@ -180,7 +180,13 @@ class Writer:
         self._append(st.pack(v), field)
 
     def byte1(self, v: int, field: str) -> None:
-        self._int(_I8 if v < 0 else _U8, -128, 255, v, field)
+        # Compare only an int: anything else must reach _int's type check
+        # and become an EncodingError, not a TypeError from ``<``.
+        self._int(_I8 if isinstance(v, int) and v < 0 else _U8, -128, 255, v, field)
+
+    def int8(self, v: int, field: str) -> None:
+        """A signed Int8, the counterpart of :meth:`Reader.int8`."""
+        self._int(_I8, -128, 127, v, field)
 
     def int16(self, v: int, field: str) -> None:
         self._int(_I16, -(2**15), 2**15 - 1, v, field)

@@ -34,7 +34,7 @@ from .constants import (
     ConnectionPhase,
     StartupRequestCode,
 )
-from .exceptions import DecodingError, FramingError, ProtocolError
+from .exceptions import FramingError, ProtocolError
 from .messages import _registry
 from .messages._base import PGMessage
 from .messages.auth import GSSResponse, PasswordMessage, SASLInitialResponse, SASLResponse
@@ -283,10 +283,12 @@ class FrontendMessageDecoder(MessageDecoder):
             if code >> 16 == 3:
                 cls = StartupMessage
             else:
-                raise DecodingError(
-                    "startup packet",
-                    0,
-                    f"unsupported protocol version or request code {code}",
+                # An unknown request code leaves the stream unframeable, like
+                # an unknown identifier byte: a FramingError, as documented
+                # in exceptions.FramingError ("unknown startup codes").
+                raise FramingError(
+                    f"startup packet: unsupported protocol version or request code {code}",
+                    length=end - start + 4,
                 )
         r = Reader(buf, cls.__name__, start, end)
         msg = cls._read(r)

@@ -26,7 +26,10 @@ class _CopyResponse(BackendMessage):
     col_formats: list[int] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
-        w.byte1(self.overall_format, "overall_format")
+        # Int8 on the wire and read back signed: byte1 would accept 128..255,
+        # which then decodes as a negative number (and it raised TypeError,
+        # not EncodingError, for a non-integer).
+        w.int8(self.overall_format, "overall_format")
         w.int16_array(self.col_formats, "col_formats")
 
     @classmethod

@@ -13,7 +13,7 @@ from typing import Self
 
 from .._wire import Reader, Writer
 from ..constants import MAX_CANCEL_KEY_LENGTH, MessageDirection, StartupRequestCode
-from ..exceptions import DecodingError
+from ..exceptions import DecodingError, EncodingError
 from ._base import FrontendMessage, SpecialMessage
 
 __all__ = [
@@ -174,10 +174,14 @@ class DirectSSLHandshake(SpecialMessage, FrontendMessage):
 
     data: bytes = b""
 
-    def to_wire(self) -> bytes:
-        return self.data
-
+    # to_wire() is inherited: it goes through encode_into(), so a non-bytes
+    # ``data`` is refused there instead of being returned as is (a str from
+    # to_wire) or failing with a bare TypeError.
     def encode_into(self, buf: bytearray) -> None:
+        if not isinstance(self.data, (bytes, bytearray, memoryview)):
+            raise EncodingError(
+                type(self).__name__, "data", f"expected bytes, got {type(self.data).__name__}"
+            )
         buf += self.data
 
     @classmethod

@@ -86,21 +86,34 @@ class NotificationResponse(BackendMessage):
 @dataclass(slots=True)
 class NegotiateProtocolVersion(BackendMessage):
     """The server's newest supported minor version and the ``_pq_.`` options
-    it did not recognise."""
+    it did not recognise.
+
+    The documentation calls the first Int32 the "newest minor protocol
+    version", but every PostgreSQL server (9.3 to 18) sends the whole
+    version word, ``(3 << 16) | minor``, and libpq reads it that way.  So
+    ``newest_minor`` is the minor number and the wire carries the full word;
+    a bare minor (major 0) from a server that read the text literally is
+    accepted too.
+    """
 
     identifier = b"v"
     newest_minor: int = 0
     unrecognized: list[str] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
-        w.int32(self.newest_minor, "newest_minor")
+        if not 0 <= self.newest_minor <= 0xFFFF:
+            w.fail("newest_minor", f"{self.newest_minor} is outside 0..65535")
+        w.int32(3 << 16 | self.newest_minor, "newest_minor")
         w.int32(len(self.unrecognized), "unrecognized")
         for name in self.unrecognized:
             w.cstring(name, "unrecognized")
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
-        minor = r.int32()
+        version = r.uint32()
+        if version >> 16 not in (0, 3):
+            r.fail(f"protocol version {version >> 16}.{version & 0xFFFF} is not 3.x", at=0)
+        minor = version & 0xFFFF
         count = r.int32()
         # Each name takes at least its terminator: a count larger than the
         # bytes left is malformed, and refusing it early bounds the loop.

