@@ -33,3 +33,6 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+
+demo: $(STAMP)
+	$(PY) -m examples.demo
