@@ -14,8 +14,9 @@ import dataclasses
 import struct
 import sys
 
-from examples.socket_client import SocketClient
 from harness.postgres import USERS, PostgresServer
+
+from examples.socket_client import SocketClient
 from pygwire.messages import (
     Bind,
     CopyData,

@@ -2,26 +2,28 @@
 
 pygwire does no I/O; this file shows the few lines it takes to add it.  The
 connection subclass writes through :meth:`on_send` and reads with
-:meth:`SocketClient.messages_until`.  It authenticates with trust,
-cleartext or MD5 passwords.
+:meth:`SocketClient.next_message`.  Authentication (SCRAM with channel
+binding, MD5, cleartext) comes from :mod:`pygwire.auth`; TLS from the
+standard library's :mod:`ssl`, through SSLRequest or directly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 
 from pygwire import ConnectionPhase, FrontendConnection, StartupRequestCode
+from pygwire.auth import ChannelBinding, ClientAuthenticator
 from pygwire.messages import (
-    AuthenticationCleartextPassword,
-    AuthenticationMD5Password,
+    AuthenticationMessage,
     BackendKeyData,
     ErrorResponse,
-    PasswordMessage,
     PGMessage,
     Query,
     ReadyForQuery,
+    SSLRequest,
+    SSLResponse,
     StartupMessage,
     Terminate,
 )
@@ -37,12 +39,6 @@ class ServerError(Exception):
         self.error = error
 
 
-def md5_password(user: str, password: str, salt: bytes) -> str:
-    """PostgreSQL's MD5 answer: 'md5' + md5(md5(password + user) + salt)."""
-    inner = hashlib.md5(f"{password}{user}".encode()).hexdigest()
-    return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
-
-
 class SocketClient(FrontendConnection):
     """FrontendConnection that writes to a socket; ``trace`` sees every message."""
 
@@ -50,6 +46,7 @@ class SocketClient(FrontendConnection):
         super().__init__()
         self.sock = sock
         self.trace = trace
+        self.tls_certificate: bytes | None = None
         self.startup_messages: list[PGMessage] = []
         self.backend_key: BackendKeyData | None = None
 
@@ -64,19 +61,44 @@ class SocketClient(FrontendConnection):
         *,
         protocol_version: int = StartupRequestCode.V3_0,
         params: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        direct_tls: bool = False,
+        channel_binding: ChannelBinding = "prefer",
         trace: Trace | None = None,
     ) -> SocketClient:
-        """Open a socket and a session on it."""
+        """Open a socket and a session on it.
+
+        With ``tls`` the connection is encrypted: after an SSLRequest, or at
+        once with ``direct_tls`` (PostgreSQL 17+, ALPN ``postgresql``).
+        """
         sock = socket.create_connection((host, port), timeout=30)
         client = cls(sock, trace)
         try:
+            if tls is not None:
+                client.start_tls(tls, host, direct=direct_tls)
             client.authenticate(
-                user, database, password, protocol_version=protocol_version, params=params
+                user,
+                database,
+                password,
+                protocol_version=protocol_version,
+                params=params,
+                channel_binding=channel_binding,
             )
         except BaseException:
-            sock.close()
+            client.sock.close()
             raise
         return client
+
+    def start_tls(self, context: ssl.SSLContext, host: str, *, direct: bool = False) -> None:
+        """Encrypt the connection, through SSLRequest or directly."""
+        if direct:
+            context.set_alpn_protocols(["postgresql"])
+        else:
+            self.send(SSLRequest())
+            if self.next_message() is not SSLResponse.SUPPORTED:
+                raise ConnectionError("the server refused TLS")
+        self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        self.tls_certificate = self.sock.getpeercert(binary_form=True)
 
     def authenticate(
         self,
@@ -86,12 +108,16 @@ class SocketClient(FrontendConnection):
         *,
         protocol_version: int = StartupRequestCode.V3_0,
         params: dict[str, str] | None = None,
+        channel_binding: ChannelBinding = "prefer",
     ) -> None:
         """Startup and authentication, up to the first ReadyForQuery.
 
         Every message received on the way is kept in ``startup_messages``
         and the cancellation key in ``backend_key``.
         """
+        auth = ClientAuthenticator(
+            user, password, channel_binding=channel_binding, tls_certificate=self.tls_certificate
+        )
         startup = {"user": user, "database": database, **(params or {})}
         self.send(StartupMessage(params=startup, protocol_version=protocol_version))
         while not isinstance(msg := self.next_message(), ReadyForQuery):
@@ -100,15 +126,10 @@ class SocketClient(FrontendConnection):
                 raise ServerError(msg)
             if isinstance(msg, BackendKeyData):
                 self.backend_key = msg
-            if isinstance(msg, AuthenticationCleartextPassword | AuthenticationMD5Password):
-                if password is None:
-                    raise ValueError("the server asks for a password")
-                answer = (
-                    md5_password(user, password, msg.salt)
-                    if isinstance(msg, AuthenticationMD5Password)
-                    else password
-                )
-                self.send(PasswordMessage(password=answer))
+            if isinstance(msg, AuthenticationMessage):
+                answer = auth.handle(msg)
+                if answer is not None:
+                    self.send(answer)
         self.startup_messages.append(msg)
 
     # -- I/O ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from .constants import (
     TransactionStatus,
 )
 from .exceptions import (
+    AuthenticationError,
     DecodingError,
     EncodingError,
     FramingError,
@@ -28,6 +29,7 @@ from .state_machine import BackendStateMachine, FrontendStateMachine
 __version__ = "0.3.0"
 
 __all__ = [
+    "AuthenticationError",
     "BackendConnection",
     "BackendMessageDecoder",
     "BackendStateMachine",

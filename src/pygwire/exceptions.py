@@ -9,6 +9,7 @@ that callers (proxies, tracers) can act on them without parsing strings.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "DecodingError",
     "EncodingError",
     "FramingError",
@@ -102,3 +103,18 @@ class StateMachineError(ProtocolError):
         self.message = message
         self.direction = direction
         self.expected = expected
+
+
+class AuthenticationError(PygwireError):
+    """Authentication cannot go on: refused by policy, or a bad exchange.
+
+    ``sqlstate`` is the code PostgreSQL uses for the same failure (28P01 a
+    wrong password or unknown user, 28000 an unacceptable authorization,
+    08P01 a malformed exchange), so a server can send it on unchanged in an
+    ErrorResponse; a client sees which check failed in the message.
+    """
+
+    def __init__(self, message: str, sqlstate: str = "08P01") -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
