@@ -25,3 +25,10 @@ def pg15() -> Iterator[PostgresServer]:
     """PostgreSQL 15 from the machine's Debian packages: speaks only 3.0."""
     with PostgresServer(15) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg18_ssl() -> Iterator[PostgresServer]:
+    """PostgreSQL 18 built with OpenSSL, ssl=on with a self-signed certificate."""
+    with PostgresServer(18, ssl=True) as server:
+        yield server
