@@ -109,9 +109,11 @@ class AuthenticationError(PygwireError):
     """Authentication cannot go on: refused by policy, or a bad exchange.
 
     ``sqlstate`` is the code PostgreSQL uses for the same failure (28P01 a
-    wrong password or unknown user, 28000 an unacceptable authorization,
-    08P01 a malformed exchange), so a server can send it on unchanged in an
-    ErrorResponse; a client sees which check failed in the message.
+    wrong password or unknown user; 28000 an unacceptable authorization: a
+    channel-binding mismatch or downgrade, or a client policy refusal; 0A000
+    an unsupported SCRAM feature such as an authzid; 08P01 a malformed
+    exchange), so a server can send it on unchanged in an ErrorResponse; a
+    client sees which check failed in the message.
     """
 
     def __init__(self, message: str, sqlstate: str = "08P01") -> None:

@@ -47,6 +47,11 @@ MAX_SCRAM_MESSAGE = 4096
 DEFAULT_ITERATIONS = 4096
 _NONCE_BYTES = 18
 _KEY_LEN = 32  # SHA-256
+#: Default for ScramServer's ``mock_secret``: one random value per process,
+#: so that an unknown user gets the same mock salt on every attempt (as
+#: PostgreSQL's cluster-wide mock authentication nonce gives).  A fresh
+#: random salt per attempt would reveal that the user does not exist.
+_PROCESS_MOCK_SECRET = secrets.token_bytes(32)
 
 
 def _b64(data: bytes) -> str:
@@ -142,7 +147,9 @@ class ScramVerifier:
             mech, params, keys = text.split("$")
             iters, salt = params.split(":")
             stored, server = keys.split(":")
-            if mech != SCRAM_SHA_256 or not iters.isdigit():
+            # ASCII digits only: str.isdigit() also accepts e.g. fullwidth
+            # digits, which int() reads but PostgreSQL's strtol() rejects.
+            if mech != SCRAM_SHA_256 or not (iters.isascii() and iters.isdigit()):
                 raise ValueError
             verifier = cls(
                 iterations=int(iters),
@@ -316,7 +323,7 @@ class ScramServer:
                 verifier = None
         self._real = verifier is not None
         if verifier is None:
-            mock = _hmac(mock_secret or secrets.token_bytes(32), user.encode())
+            mock = _hmac(mock_secret or _PROCESS_MOCK_SECRET, user.encode())
             verifier = ScramVerifier(
                 DEFAULT_ITERATIONS, mock[:16], secrets.token_bytes(32), secrets.token_bytes(32)
             )
@@ -363,14 +370,19 @@ class ScramServer:
                 # between us removed -PLUS from the offer.
                 raise AuthenticationError(
                     "client supports SCRAM channel binding but thinks the server does not; "
-                    "this server does support it (possible downgrade attack)"
+                    "this server does support it (possible downgrade attack)",
+                    "28000",  # PostgreSQL: ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
                 )
         elif flag != "n":
             raise AuthenticationError(f"unexpected SCRAM channel-binding flag {flag!r}")
         if authzid:
             raise AuthenticationError(
-                "client uses an authorization identity, which is not supported", "28000"
+                "client uses an authorization identity, which is not supported",
+                "0A000",  # PostgreSQL: ERRCODE_FEATURE_NOT_SUPPORTED
             )
+        if bare.startswith("m="):
+            # A mandatory extension; PostgreSQL: ERRCODE_FEATURE_NOT_SUPPORTED.
+            raise AuthenticationError("client requires an unsupported SCRAM extension", "0A000")
         if not bare.startswith("n="):
             raise AuthenticationError("SCRAM client-first message lacks the user name attribute")
         _user, sep, nonce_attr = bare.partition(",r=")  # PostgreSQL ignores the name
@@ -399,7 +411,12 @@ class ScramServer:
             raise AuthenticationError("malformed SCRAM client-final message")
         expected_cbind = self._gs2 + (self._cb_data or b"" if self._gs2.startswith(b"p=") else b"")
         if _unb64(fields[0][2:], "channel binding") != expected_cbind:
-            raise AuthenticationError("SCRAM channel binding check failed")
+            # PostgreSQL: a wrong binding is ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+            # a non-binding c= that does not repeat the gs2 header is malformed.
+            bound = self._gs2.startswith(b"p=")
+            raise AuthenticationError(
+                "SCRAM channel binding check failed", "28000" if bound else "08P01"
+            )
         if fields[1][2:] != self._nonce:
             raise AuthenticationError("SCRAM nonce does not match")
         proof = _unb64(proof_b64, "proof")

@@ -165,8 +165,9 @@ class AuthenticationSASL(AuthenticationMessage):
 
     def _write_rest(self, w: Writer) -> None:
         for name in self.mechanisms:
-            if name == "":
-                # An empty name is the list terminator on the wire.
+            # An empty name is the list terminator on the wire.  (``not``
+            # rather than ``== ""``: a bytes name must not trip -bb.)
+            if not name:
                 w.fail("mechanisms", "a mechanism name cannot be empty")
             w.cstring(name, "mechanisms")
         w.raw(b"\0", "mechanisms")

@@ -74,7 +74,9 @@ class _FieldsMessage(BackendMessage):
 
     def _write(self, w: Writer) -> None:
         for code, text in self.fields.items():
-            if len(code) != 1 or not "\x01" <= code <= "\x7f":
+            # Type first: a bytes code would raise TypeError (or, under -bb,
+            # BytesWarning) in the comparison instead of EncodingError.
+            if not isinstance(code, str) or len(code) != 1 or not "\x01" <= code <= "\x7f":
                 w.fail("fields", f"field code {code!r} is not a single non-NUL ASCII character")
             w.raw(code.encode(), "fields")
             w.cstring(text, "fields")

@@ -90,7 +90,8 @@ class _KindAndName(FrontendMessage):
     name: str = ""
 
     def _write(self, w: Writer) -> None:
-        if self.kind not in ("S", "P"):
+        # Type first: b"S" compared with "S" is a BytesWarning under -bb.
+        if not isinstance(self.kind, str) or self.kind not in ("S", "P"):
             w.fail("kind", f"must be 'S' or 'P', not {self.kind!r}")
         w.raw(self.kind.encode(), "kind")
         w.cstring(self.name, "name")

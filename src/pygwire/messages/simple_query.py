@@ -123,7 +123,9 @@ class ReadyForQuery(BackendMessage):
     status: TransactionStatus = TransactionStatus.IDLE
 
     def _write(self, w: Writer) -> None:
-        if self.status not in _STATUS_BYTES:
+        # Type first: a bytes status would be compared with the str keys (a
+        # BytesWarning under -bb), an unhashable one raise TypeError.
+        if not isinstance(self.status, str) or self.status not in _STATUS_BYTES:
             w.fail("status", f"{self.status!r} is not a TransactionStatus")
         w.raw(_STATUS_BYTES[self.status], "status")
 

@@ -47,8 +47,9 @@ class StartupMessage(SpecialMessage, FrontendMessage):
     def _write(self, w: Writer) -> None:
         w.uint32(self.protocol_version, "protocol_version")
         for name, value in self.params.items():
-            if name == "":
-                # An empty name is the list terminator on the wire.
+            # An empty name is the list terminator on the wire.  (``not``
+            # rather than ``== ""``: a bytes name must not trip -bb.)
+            if not name:
                 w.fail("params", "a parameter name cannot be empty")
             w.cstring(name, "params")
             w.cstring(value, "params")
