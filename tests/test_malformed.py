@@ -77,6 +77,25 @@ def decoding_error(decoder: MessageDecoder, data: bytes) -> DecodingError:
     return info.value
 
 
+def row_error(payload: bytes) -> DecodingError:
+    """A malformed DataRow: the stream decoder splits rows lazily, so the
+    error comes on first access to ``columns``; the stream stays in step
+    (the next message decodes) and DataRow.decode() checks at once."""
+    decoder = backend()
+    decoder.feed(frame(b"D", payload) + frame(b"Z", b"I"))
+    row, ready = decoder.read_all()
+    assert isinstance(row, m.DataRow)
+    assert ready == m.ReadyForQuery(status=TransactionStatus.IDLE)
+    with pytest.raises(DecodingError) as lazy:
+        _ = row.columns
+    with pytest.raises(DecodingError) as eager:
+        m.DataRow.decode(payload)
+    assert (lazy.value.message, lazy.value.offset) == (eager.value.message, eager.value.offset)
+    with pytest.raises(DecodingError):
+        _ = row.columns  # still failing, not half-split
+    return lazy.value
+
+
 def test_error_hierarchy() -> None:
     assert issubclass(FramingError, ProtocolError)
     assert issubclass(DecodingError, ProtocolError)
@@ -203,20 +222,20 @@ def test_startup_packet_at_the_limit_waits() -> None:
 
 def test_data_row_column_runs_past_the_end() -> None:
     payload = i16(1) + i32(10) + b"abc"
-    err = decoding_error(backend(), frame(b"D", payload))
+    err = row_error(payload)
     assert err.message == "DataRow"
     assert err.offset == 6  # where the column's bytes start
 
 
 def test_data_row_fewer_columns_than_counted() -> None:
     payload = i16(3) + i32(1) + b"a" + i32(-1)
-    err = decoding_error(backend(), frame(b"D", payload))
+    err = row_error(payload)
     assert err.message == "DataRow"
     assert err.offset == len(payload)
 
 
 def test_data_row_without_count() -> None:
-    err = decoding_error(backend(), frame(b"D", b"\x00"))
+    err = row_error(b"\x00")
     assert err.message == "DataRow"
 
 
@@ -275,7 +294,7 @@ def test_trailing_bytes_after_ssl_request_payload() -> None:
 @pytest.mark.parametrize("length", [-2, -(2**31)])
 def test_data_row_negative_column_length(length: int) -> None:
     payload = i16(2) + i32(-1) + i32(length) + b"abcd"
-    err = decoding_error(backend(), frame(b"D", payload))
+    err = row_error(payload)
     assert err.message == "DataRow"
     assert err.offset == 6  # the second length word
 

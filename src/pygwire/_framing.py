@@ -4,11 +4,13 @@ Everything the decoders do per message and per column lives here behind a
 narrow interface, so that a compiled twin can replace it while this
 pure-Python version stays the reference:
 
-* :class:`FrameBuffer` accumulates fed bytes and cuts them into frames,
-  returning ``(identifier, start, end)`` windows into :attr:`FrameBuffer.buf`
-  so that payloads are parsed in place, never copied just to be parsed;
-* :func:`split_data_row` and :func:`read_row_description` parse the two
-  messages whose size grows with the result.
+* :class:`FrameBuffer` accumulates fed bytes; :func:`decode_frames` cuts
+  every complete frame out of it in one loop and hands each payload, as a
+  window ``(buf, start, end)``, to the parser of its type, so payloads are
+  parsed in place, never copied just to be parsed;
+* :func:`split_data_row`, :func:`encode_data_row` and
+  :func:`read_row_description` handle the messages whose size grows with
+  the result.
 
 Buffering strategy: ``buf`` is an immutable ``bytes`` object and ``pos``
 the read position in it.  Fed chunks wait in a list and are joined into
@@ -20,23 +22,38 @@ byte is copied a bounded number of times however the stream is chunked (a
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from .exceptions import FramingError
+from .constants import MAX_MESSAGE_LENGTH
+from .exceptions import DecodingError, FramingError
 
 if TYPE_CHECKING:
     from ._wire import Reader
 
-__all__ = ["FrameBuffer", "read_row_description", "split_data_row"]
+__all__ = [
+    "FrameBuffer",
+    "Parser",
+    "decode_frames",
+    "encode_data_row",
+    "read_row_description",
+    "split_data_row",
+]
 
+_HEADER = struct.Struct("!BI")
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 _U16 = struct.Struct("!H")
 # table_oid, column_attr, type_oid, type_size, type_modifier, format_code
 _FIELD = struct.Struct("!IhIhih")
 
+_NULL = b"\xff\xff\xff\xff"
+
 T = TypeVar("T")
+
+#: Builds a message from a payload window ``(buf, start, end)``.
+Parser = Callable[[bytes, int, int], Any]
 
 
 class FrameBuffer:
@@ -97,43 +114,6 @@ class FrameBuffer:
     def skip(self, n: int) -> None:
         self.pos += n
 
-    def frame(self, limits: list[int]) -> tuple[int, int, int] | None:
-        """Cut one standard frame: Byte1 identifier, Int32 length, payload.
-
-        ``limits[identifier]`` is the largest length word accepted for that
-        type; -1 marks an unknown identifier.  Both checks run as soon as
-        the five header bytes are here, before any of the body is buffered.
-        Returns ``(identifier, payload_start, payload_end)`` or None.
-        """
-        if not self._ensure(5):
-            return None
-        buf = self.buf
-        pos = self.pos
-        ident = buf[pos]
-        length = _U32.unpack_from(buf, pos + 1)[0]
-        if length > limits[ident] or length < 4:
-            limit = limits[ident]
-            if limit < 0:
-                raise FramingError(
-                    f"unknown message type {bytes([ident])!r}",
-                    identifier=bytes([ident]),
-                    length=length,
-                )
-            raise FramingError(
-                f"message {bytes([ident])!r} declares length {length}; allowed is 4 to {limit}",
-                identifier=bytes([ident]),
-                length=length,
-            )
-        end = pos + 1 + length
-        if end > len(buf):
-            if not self._ensure(1 + length):
-                return None
-            buf = self.buf
-            pos = 0
-            end = 1 + length
-        self.pos = end
-        return ident, pos + 5, end
-
     def startup_frame(self, limit: int) -> tuple[int, int] | None:
         """Cut one startup packet: Int32 length (including itself), payload.
 
@@ -155,48 +135,156 @@ class FrameBuffer:
         return pos + 4, pos + length
 
 
-def split_data_row(r: Reader) -> list[bytes | None]:
-    """Parse a DataRow payload: Int16 count, then (Int32 length, bytes)*."""
-    buf = r.buf
-    pos = r.pos
-    end = r.end
-    if end - pos < 2:
-        r.fail("column count needs 2 bytes")
-    count = _U16.unpack_from(buf, pos)[0]
-    pos += 2
+def decode_frames(
+    fb: FrameBuffer,
+    limits: Sequence[int],
+    parsers: Sequence[Parser | None],
+    out: deque[Any],
+    sizes: deque[int],
+    hold: int = -1,
+) -> None:
+    """Decode every complete standard frame buffered in ``fb`` into ``out``.
+
+    ``limits[identifier]`` is the largest length word accepted for a type
+    (-1 for unknown types); ``parsers[identifier]`` turns a payload window
+    ``(buf, start, end)`` into a message; each message's wire size goes to
+    ``sizes``.  A frame of type ``hold`` is only
+    decoded first in a batch, so that it is decoded with the phase that all
+    messages before it have produced (the client's ``p`` family).
+
+    On an error the messages decoded so far stay in ``out`` and the bad
+    frame is consumed; the exception propagates.
+    """
+    unpack = _HEADER.unpack_from
+    while True:
+        buf = fb.buf
+        pos = fb.pos
+        n = len(buf)
+        need = 5
+        while n - pos >= 5:
+            ident, length = unpack(buf, pos)
+            if length > limits[ident] or length < 4:
+                fb.pos = pos
+                _length_error(ident, length, limits[ident])
+            end = pos + 1 + length
+            if end > n:
+                need = 1 + length
+                break
+            if ident == hold and out:
+                fb.pos = pos
+                return
+            parser = parsers[ident]
+            assert parser is not None  # known types have a limit >= 0
+            try:
+                out.append(parser(buf, pos + 5, end))
+            finally:
+                fb.pos = pos = end
+            sizes.append(1 + length)
+        fb.pos = pos
+        if not fb._pending or not fb._ensure(need):
+            return
+
+
+def _length_error(ident: int, length: int, limit: int) -> NoReturn:
+    type_byte = bytes([ident])
+    if limit < 0:
+        raise FramingError(
+            f"unknown message type {type_byte!r}", identifier=type_byte, length=length
+        )
+    raise FramingError(
+        f"message {type_byte!r} declares length {length}; allowed is 4 to {limit}",
+        identifier=type_byte,
+        length=length,
+    )
+
+
+def split_data_row(buf: bytes, start: int, end: int) -> list[bytes | None]:
+    """Split a DataRow payload ``buf[start:end]``: Int16 count, then
+    (Int32 length, bytes)* with length -1 for NULL.  The payload must be
+    consumed exactly; errors name the offset within the payload."""
+    if end - start < 2:
+        raise DecodingError("DataRow", 0, "column count needs 2 bytes")
+    count = _U16.unpack_from(buf, start)[0]
+    pos = start + 2
     cols: list[bytes | None] = []
     append = cols.append
     unpack = _I32.unpack_from
-    for _ in range(count):
+    for i in range(count):
         if end - pos < 4:
-            r.fail(f"column {len(cols)} length needs 4 bytes, {end - pos} left", at=pos)
+            raise DecodingError(
+                "DataRow", pos - start, f"column {i} length needs 4 bytes, {end - pos} left"
+            )
         n = unpack(buf, pos)[0]
         pos += 4
         if n < 0:
             if n != -1:
-                r.fail(f"column {len(cols)} length {n} is below -1", at=pos - 4)
+                raise DecodingError(
+                    "DataRow", pos - 4 - start, f"column {i} length {n} is below -1"
+                )
             append(None)
             continue
         nxt = pos + n
         if nxt > end:
-            r.fail(f"column {len(cols)} needs {n} bytes, {end - pos} left", at=pos)
+            raise DecodingError(
+                "DataRow", pos - start, f"column {i} needs {n} bytes, {end - pos} left"
+            )
         append(buf[pos:nxt])
         pos = nxt
-    r.pos = pos
+    if pos != end:
+        raise DecodingError("DataRow", pos - start, f"{end - pos} unexpected trailing bytes")
     return cols
+
+
+def encode_data_row(columns: list[bytes | None]) -> bytes | None:
+    """The wire form of a DataRow, or None if a column is not plain ``bytes``
+    or the row is not representable (the validating encoder then reports
+    exactly what is wrong)."""
+    count = len(columns)
+    if count > 0xFFFF:
+        return None
+    parts: list[bytes] = [b"", _U16.pack(count)]
+    append = parts.append
+    pack = _I32.pack
+    size = 6  # length word + count
+    for v in columns:
+        if v is None:
+            append(_NULL)
+            size += 4
+        elif type(v) is bytes:
+            n = len(v)
+            append(pack(n))
+            append(v)
+            size += 4 + n
+        else:
+            return None
+    if size > MAX_MESSAGE_LENGTH:
+        return None
+    parts[0] = b"D" + _U32.pack(size)
+    return b"".join(parts)
 
 
 def read_row_description(r: Reader, make: Callable[..., T]) -> list[T]:
     """Parse a RowDescription payload into ``make(name, *fixed fields)``."""
-    count = r.uint16()
     buf = r.buf
+    end = r.end
+    count = r.uint16()
+    pos = r.pos
+    find = buf.find
     unpack = _FIELD.unpack_from
     out: list[T] = []
-    for _ in range(count):
-        name = r.cstring()
-        pos = r.pos
-        if r.end - pos < 18:
-            r.fail(f"field {len(out)} needs 18 bytes after its name, {r.end - pos} left")
-        r.pos = pos + 18
-        out.append(make(name, *unpack(buf, pos)))
+    append = out.append
+    for i in range(count):
+        z = find(b"\0", pos, end)
+        if z < 0 or end - z - 1 < 18:
+            r.pos = pos
+            if z < 0:
+                r.fail(f"field {i} name is not NUL-terminated inside the payload")
+            r.fail(f"field {i} needs 18 bytes after its name, {end - z - 1} left")
+        try:
+            name = buf[pos:z].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            r.fail(f"invalid UTF-8 in string: {exc.reason}", at=pos + exc.start)
+        append(make(name, *unpack(buf, z + 1)))
+        pos = z + 19
+    r.pos = pos
     return out

@@ -23,11 +23,11 @@ failed, raising the same error again, until :meth:`clear`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Iterator
 from typing import ClassVar
 
 from . import _framing
-from ._wire import Reader
 from .constants import (
     MAX_MESSAGE_LENGTH,
     MAX_STARTUP_PACKET_LENGTH,
@@ -50,8 +50,6 @@ from .messages.startup import (
 
 __all__ = ["BackendMessageDecoder", "FrontendMessageDecoder", "MessageDecoder"]
 
-_Parse = Callable[[Reader], PGMessage]
-
 #: PostgreSQL's PQ_SMALL_MESSAGE_LIMIT, for frontend messages that never
 #: carry user data (Sync, Execute, ...).
 SMALL_FRONTEND_LIMIT = 10_000
@@ -70,8 +68,8 @@ _SILENT = 3
 class MessageDecoder:
     """Common machinery of both decoders.  Not instantiated directly."""
 
-    #: identifier byte -> (message name, parse function) for this direction.
-    _parsers: ClassVar[dict[int, tuple[str, _Parse]]]
+    #: message classes of this direction, keyed by identifier byte.
+    _classes: ClassVar[dict[int, type[PGMessage]]]
 
     def __init__(
         self,
@@ -81,25 +79,36 @@ class MessageDecoder:
         max_startup_size: int = MAX_STARTUP_PACKET_LENGTH,
     ) -> None:
         self._frames = _framing.FrameBuffer()
+        # Messages decoded but not yet returned, and their wire sizes.
+        self._ready: deque[PGMessage] = deque()
+        self._sizes: deque[int] = deque()
         self._error: ProtocolError | None = None
         self._max_startup = max_startup_size
         self._limits = self._build_limits(max_message_size)
+        self._parsers: list[_framing.Parser | None] = [None] * 256
+        for ident, cls in self._classes.items():
+            self._parsers[ident] = cls._parse
+        self._hold = -1
         self._phase = phase
         self._mode = _STANDARD
-        self._parse = dict(self._parsers)
         self.phase = phase
 
     @classmethod
     def _build_limits(cls, max_message_size: int) -> list[int]:
         limits = [-1] * 256
-        for ident in cls._parsers:
+        for ident in cls._classes:
             limits[ident] = max_message_size
         return limits
 
     # -- phase -----------------------------------------------------------
     @property
     def phase(self) -> ConnectionPhase:
-        """The phase that decides framing; set it after each transition."""
+        """The phase that decides framing; set it after each transition.
+
+        Messages already decoded (waiting in the decoder because they
+        arrived in the same chunk) are not decoded again: no message the
+        protocol allows to be pipelined changes framing.
+        """
         return self._phase
 
     @phase.setter
@@ -120,38 +129,58 @@ class MessageDecoder:
 
     @property
     def buffered(self) -> int:
-        """Number of bytes received but not yet decoded."""
-        return len(self._frames)
+        """Number of bytes received but not yet returned as messages."""
+        return len(self._frames) + sum(self._sizes)
 
     def take_buffered(self) -> bytes:
-        """Remove and return the undecoded bytes (e.g. to hand to a TLS layer)."""
+        """Remove and return the bytes not yet decoded (e.g. to hand to a
+        TLS layer); messages already decoded stay readable."""
         return self._frames.take()
 
     def clear(self) -> None:
-        """Drop buffered bytes and forget an earlier error."""
+        """Drop buffered bytes and decoded messages; forget an earlier error."""
         self._frames.clear()
+        self._ready.clear()
+        self._sizes.clear()
         self._error = None
 
     # -- output ----------------------------------------------------------
     def read(self) -> PGMessage | None:
-        """The next complete message, or None if more bytes are needed."""
-        if self._error is not None:
-            raise self._error
-        try:
-            return self._next()
-        except ProtocolError as exc:
-            self._error = exc
-            raise
+        """The next complete message, or None if more bytes are needed.
+
+        After an error, the messages that preceded the bad bytes are still
+        returned first; then the error is raised, and again on every call
+        until :meth:`clear`.
+        """
+        ready = self._ready
+        if not ready:
+            if self._error is not None:
+                raise self._error
+            self._fill()
+            if not ready:
+                if self._error is not None:
+                    raise self._error
+                return None
+        self._sizes.popleft()
+        return ready.popleft()
 
     def read_all(self) -> list[PGMessage]:
         """Every complete message buffered so far."""
-        out = []
-        while (msg := self.read()) is not None:
-            out.append(msg)
-        return out
+        return list(self)
 
     def __iter__(self) -> Iterator[PGMessage]:
-        return self
+        """Yield messages until no complete message is left."""
+        ready = self._ready
+        sizes = self._sizes
+        while True:
+            while ready:
+                sizes.popleft()
+                yield ready.popleft()
+            if self._error is not None:
+                raise self._error
+            self._fill()
+            if not ready and self._error is None:
+                return
 
     def __next__(self) -> PGMessage:
         msg = self.read()
@@ -159,42 +188,37 @@ class MessageDecoder:
             raise StopIteration
         return msg
 
-    def _next(self) -> PGMessage | None:
-        if self._mode == _STANDARD:
-            return self._next_standard()
-        return self._next_special()
+    def _fill(self) -> None:
+        """Decode what is buffered into the ready queue (a batch in standard
+        framing, one packet otherwise); keep an error for :meth:`read`."""
+        try:
+            if self._mode == _STANDARD:
+                _framing.decode_frames(
+                    self._frames, self._limits, self._parsers, self._ready, self._sizes, self._hold
+                )
+            else:
+                before = len(self._frames)
+                msg = self._next_special()
+                if msg is not None:
+                    self._ready.append(msg)
+                    self._sizes.append(before - len(self._frames))
+        except ProtocolError as exc:
+            self._error = exc
 
     def _next_special(self) -> PGMessage | None:
         raise NotImplementedError
-
-    def _next_standard(self) -> PGMessage | None:
-        frames = self._frames
-        frame = frames.frame(self._limits)
-        if frame is None:
-            return None
-        ident, start, end = frame
-        name, parse = self._parse[ident]
-        r = Reader(frames.buf, name, start, end)
-        msg = parse(r)
-        if r.pos != end:
-            r.finish()
-        return msg
-
-
-def _one(cls: type[PGMessage]) -> tuple[str, _Parse]:
-    return cls.__name__, cls._read
 
 
 class BackendMessageDecoder(MessageDecoder):
     """Decodes the server-to-client stream."""
 
-    _parsers = _registry.BACKEND_PARSERS
+    _classes = _registry.BACKEND_BY_ID
 
     @classmethod
     def _build_limits(cls, max_message_size: int) -> list[int]:
         # Like libpq: only messages that carry result data may be long.
         limits = super()._build_limits(max_message_size)
-        for ident in cls._parsers:
+        for ident in cls._classes:
             if ident not in _registry.LONG_BACKEND_TYPES:
                 limits[ident] = min(SMALL_BACKEND_LIMIT, max_message_size)
         # GSSAPI tokens can exceed the small limit; allow what the server
@@ -213,7 +237,8 @@ class BackendMessageDecoder(MessageDecoder):
         if b < 0:
             return None
         if b == 0x45:  # 'E': a server refusing the request with an error
-            return self._next_standard()
+            _framing.decode_frames(frames, self._limits, self._parsers, self._ready, self._sizes)
+            return None
         reply: type[SSLResponse] | type[GSSEncResponse] = (
             SSLResponse if self._phase is ConnectionPhase.SSL_NEGOTIATION else GSSEncResponse
         )
@@ -234,7 +259,7 @@ class BackendMessageDecoder(MessageDecoder):
 class FrontendMessageDecoder(MessageDecoder):
     """Decodes the client-to-server stream."""
 
-    _parsers = _registry.FRONTEND_PARSERS
+    _classes = _registry.FRONTEND_BY_ID
 
     @classmethod
     def _build_limits(cls, max_message_size: int) -> list[int]:
@@ -247,8 +272,8 @@ class FrontendMessageDecoder(MessageDecoder):
 
     def _framing_mode(self, phase: ConnectionPhase) -> int:
         # The p family needs the phase; everything else decodes by type.
-        p_class = _P_FAMILY.get(phase, PasswordMessage)
-        self._parse[ord("p")] = _one(p_class)
+        self._parsers[_P] = _P_FAMILY.get(phase, PasswordMessage)._parse
+        self._hold = _P
         if phase is ConnectionPhase.STARTUP:
             return _STARTUP
         if phase in (ConnectionPhase.SSL_NEGOTIATION, ConnectionPhase.GSS_NEGOTIATION):
@@ -290,9 +315,7 @@ class FrontendMessageDecoder(MessageDecoder):
                     f"startup packet: unsupported protocol version or request code {code}",
                     length=end - start + 4,
                 )
-        r = Reader(buf, cls.__name__, start, end)
-        msg = cls._read(r)
-        r.finish()
+        msg = cls._parse_strict(buf, start, end)
         if cls is SSLRequest or cls is GSSEncRequest:
             if len(frames):
                 # Plaintext pipelined behind the request would be taken as
@@ -310,6 +333,7 @@ class FrontendMessageDecoder(MessageDecoder):
 
 
 _TLS_HANDSHAKE = 0x16  # TLS record type "handshake"
+_P = ord("p")
 
 _STARTUP_CLASSES: dict[int, type[PGMessage]] = {
     StartupRequestCode.SSL_REQUEST: SSLRequest,

@@ -69,10 +69,27 @@ class PGMessage:
         documented layout raises :class:`~pygwire.exceptions.DecodingError`.
         """
         data = payload if type(payload) is bytes else bytes(payload)
-        r = Reader(data, cls.__name__)
+        return cls._parse_strict(data, 0, len(data))
+
+    @classmethod
+    def _parse_strict(cls, buf: bytes, start: int, end: int) -> Self:
+        """Decode ``buf[start:end]`` through the bounds-checked Reader."""
+        r = Reader(buf, cls.__name__, start, end)
         msg = cls._read(r)
-        r.finish()
+        if r.pos != end:
+            r.finish()
         return msg
+
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        """What the stream decoders call.
+
+        Frequent messages override this with a fast path that checks the
+        same things as :meth:`_read` and, on any doubt, hands over to
+        :meth:`_parse_strict`, which either decodes or raises the precise
+        DecodingError.  The two must agree on every input.
+        """
+        return cls._parse_strict(buf, start, end)
 
     @classmethod
     def _read(cls, r: Reader) -> Self:

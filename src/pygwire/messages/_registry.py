@@ -6,11 +6,8 @@ message is declared in exactly one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from .._wire import Reader
 from ._base import PGMessage
-from .auth import AUTH_CLASSES, AuthenticationMessage, PasswordMessage
+from .auth import AuthenticationMessage, PasswordMessage
 from .copy import CopyBothResponse, CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse
 from .errors import ErrorResponse, NoticeResponse
 from .extended_query import (
@@ -40,15 +37,13 @@ from .simple_query import (
 from .status import BackendKeyData, NegotiateProtocolVersion, NotificationResponse, ParameterStatus
 
 __all__ = [
+    "BACKEND_BY_ID",
     "BACKEND_CLASSES",
-    "BACKEND_PARSERS",
+    "FRONTEND_BY_ID",
     "FRONTEND_CLASSES",
-    "FRONTEND_PARSERS",
     "LONG_BACKEND_TYPES",
     "SMALL_FRONTEND_TYPES",
 ]
-
-Parser = Callable[[Reader], PGMessage]
 
 FRONTEND_CLASSES: tuple[type[PGMessage], ...] = (
     Bind, Close, CopyData, CopyDone, CopyFail, Describe, Execute, Flush,
@@ -65,32 +60,16 @@ BACKEND_CLASSES: tuple[type[PGMessage], ...] = (
 )  # fmt: skip
 
 
-def _read_authentication(r: Reader) -> PGMessage:
-    """'R': the Int32 code at the start of the payload picks the class."""
-    if r.remaining < 4:
-        r.fail("authentication code needs 4 bytes")
-    code = int.from_bytes(r.buf[r.pos : r.pos + 4], "big", signed=True)
-    cls = AUTH_CLASSES.get(code)
-    if cls is None:
-        r.fail(f"unknown authentication code {code}")
-    r.name = cls.__name__
-    return cls._read(r)
-
-
-def _parsers(classes: tuple[type[PGMessage], ...]) -> dict[int, tuple[str, Parser]]:
-    table: dict[int, tuple[str, Parser]] = {}
+def _by_identifier(classes: tuple[type[PGMessage], ...]) -> dict[int, type[PGMessage]]:
+    table: dict[int, type[PGMessage]] = {}
     for cls in classes:
-        ident = cls.identifier[0]
-        assert ident not in table, cls
-        if cls is AuthenticationMessage:
-            table[ident] = ("Authentication", _read_authentication)
-        else:
-            table[ident] = (cls.__name__, cls._read)
+        assert cls.identifier[0] not in table, cls
+        table[cls.identifier[0]] = cls
     return table
 
 
-FRONTEND_PARSERS = _parsers(FRONTEND_CLASSES)
-BACKEND_PARSERS = _parsers(BACKEND_CLASSES)
+FRONTEND_BY_ID = _by_identifier(FRONTEND_CLASSES)
+BACKEND_BY_ID = _by_identifier(BACKEND_CLASSES)
 
 #: Frontend types PostgreSQL reads with PQ_SMALL_MESSAGE_LIMIT.
 SMALL_FRONTEND_TYPES = frozenset(

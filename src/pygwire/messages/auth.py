@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 from .._wire import Reader, Writer
 from ..constants import AuthenticationCode
+from ..exceptions import DecodingError
 from ._base import BackendMessage, FrontendMessage
 
 __all__ = [
@@ -49,6 +50,19 @@ class AuthenticationMessage(BackendMessage):
 
     def _write_rest(self, w: Writer) -> None:
         """Fields after the code; none by default."""
+
+    @classmethod
+    def _parse_strict(cls, buf: bytes, start: int, end: int) -> Self:
+        if cls is AuthenticationMessage:
+            # The 'R' family as a whole: the code picks the class.
+            if end - start < 4:
+                raise DecodingError("Authentication", 0, "authentication code needs 4 bytes")
+            code = int.from_bytes(buf[start : start + 4], "big", signed=True)
+            sub = AUTH_CLASSES.get(code)
+            if sub is None:
+                raise DecodingError("Authentication", 0, f"unknown authentication code {code}")
+            return sub._parse_strict(buf, start, end)  # type: ignore[return-value]
+        return super()._parse_strict(buf, start, end)
 
     @classmethod
     def _read(cls, r: Reader) -> Self:

@@ -12,7 +12,7 @@ from typing import Self
 from .. import _framing
 from .._wire import Reader, Writer
 from ..constants import TransactionStatus
-from ._base import BackendMessage, FrontendMessage
+from ._base import BackendMessage, FrontendMessage, PGMessage
 
 __all__ = [
     "CommandComplete",
@@ -76,12 +76,65 @@ class RowDescription(BackendMessage):
         return cls(fields=_framing.read_row_description(r, FieldDescription))
 
 
-@dataclass(slots=True)
 class DataRow(BackendMessage):
-    """One row of a result; ``None`` stands for SQL NULL."""
+    """One row of a result; ``None`` stands for SQL NULL.
 
+    A row from a stream decoder keeps its payload and splits it into
+    ``columns`` on first access, so code that only forwards or counts rows
+    (a proxy, a tracer) never pays for the split, and re-encoding an
+    untouched row is a copy.  A malformed row therefore raises its
+    DecodingError when ``columns`` is first read; :meth:`decode` checks at
+    once.  Framing never depends on a row's contents, so a bad row cannot
+    desynchronise the stream.
+    """
+
+    __slots__ = ("_columns", "_raw")
     identifier = b"D"
-    columns: list[bytes | None] = field(default_factory=list)
+
+    def __init__(self, columns: list[bytes | None] | None = None) -> None:
+        # Exactly one of the two is set: the split columns, or the payload.
+        self._columns: list[bytes | None] | None = [] if columns is None else columns
+        self._raw: bytes | None = None
+
+    @property
+    def columns(self) -> list[bytes | None]:
+        cols = self._columns
+        if cols is None:
+            raw = self._raw
+            assert raw is not None
+            cols = self._columns = _framing.split_data_row(raw, 0, len(raw))
+            self._raw = None  # the list may now be changed; the bytes would go stale
+        return cols
+
+    @columns.setter
+    def columns(self, value: list[bytes | None]) -> None:
+        self._columns = value
+        self._raw = None
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, DataRow)
+        return self.columns == other.columns
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DataRow(columns={self.columns!r})"
+
+    def to_wire(self) -> bytes:
+        raw = self._raw
+        if raw is not None:
+            return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
+        wire = _framing.encode_data_row(self.columns)
+        if wire is None:  # not plain bytes, or not representable: validate
+            buf = bytearray()
+            PGMessage.encode_into(self, buf)
+            return bytes(buf)
+        return wire
+
+    def encode_into(self, buf: bytearray) -> None:
+        buf += self.to_wire()  # raises before appending anything if invalid
 
     def _write(self, w: Writer) -> None:
         w.count(len(self.columns), "columns")
@@ -90,7 +143,16 @@ class DataRow(BackendMessage):
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
-        return cls(columns=_framing.split_data_row(r))
+        cols = _framing.split_data_row(r.buf, r.pos, r.end)
+        r.pos = r.end
+        return cls(cols)
+
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        row = cls.__new__(cls)
+        row._columns = None
+        row._raw = buf[start:end]
+        return row
 
 
 @dataclass(slots=True)
