@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .constants import MAX_MESSAGE_LENGTH
-from .exceptions import DecodingError, FramingError
+from .exceptions import DecodingError, FramingError, ProtocolError
 
 if TYPE_CHECKING:
     from ._wire import Reader
@@ -49,6 +49,9 @@ _U16 = struct.Struct("!H")
 _FIELD = struct.Struct("!IhIhih")
 
 _NULL = b"\xff\xff\xff\xff"
+# Length words of values shorter than 1 KiB, made once: a list lookup is
+# cheaper than converting an int per column when encoding rows.
+_LEN_PREFIX = [n.to_bytes(4, "big") for n in range(1024)]
 
 T = TypeVar("T")
 
@@ -135,7 +138,7 @@ class FrameBuffer:
         return pos + 4, pos + length
 
 
-def decode_frames(
+def decode_frames(  # noqa: PLR0917 - the narrow interface a compiled twin implements
     fb: FrameBuffer,
     limits: Sequence[int],
     parsers: Sequence[Parser | None],
@@ -148,40 +151,44 @@ def decode_frames(
     ``limits[identifier]`` is the largest length word accepted for a type
     (-1 for unknown types); ``parsers[identifier]`` turns a payload window
     ``(buf, start, end)`` into a message; each message's wire size goes to
-    ``sizes``.  A frame of type ``hold`` is only
-    decoded first in a batch, so that it is decoded with the phase that all
-    messages before it have produced (the client's ``p`` family).
+    ``sizes``.  A frame of type ``hold`` is only decoded first in a batch,
+    so that it is decoded with the phase that all messages before it have
+    produced (the client's ``p`` family).
 
     On an error the messages decoded so far stay in ``out`` and the bad
     frame is consumed; the exception propagates.
     """
     unpack = _HEADER.unpack_from
+    append = out.append
+    append_size = sizes.append
     while True:
         buf = fb.buf
         pos = fb.pos
         n = len(buf)
         need = 5
-        while n - pos >= 5:
-            ident, length = unpack(buf, pos)
-            if length > limits[ident] or length < 4:
-                fb.pos = pos
-                _length_error(ident, length, limits[ident])
-            end = pos + 1 + length
-            if end > n:
-                need = 1 + length
-                break
-            if ident == hold and out:
-                fb.pos = pos
-                return
-            parser = parsers[ident]
-            assert parser is not None  # known types have a limit >= 0
-            try:
-                out.append(parser(buf, pos + 5, end))
-            finally:
-                fb.pos = pos = end
-            sizes.append(1 + length)
+        end = pos
+        held = False
+        try:
+            while n - pos >= 5:
+                ident, length = unpack(buf, pos)
+                if length > limits[ident] or length < 4:
+                    end = pos  # nothing of this frame is consumed
+                    _length_error(ident, length, limits[ident])
+                end = pos + 1 + length
+                if end > n:
+                    need = 1 + length
+                    break
+                if ident == hold and out:
+                    held = True
+                    break
+                append(parsers[ident](buf, pos + 5, end))
+                append_size(1 + length)
+                pos = end
+        except ProtocolError:
+            fb.pos = end  # the bad frame is consumed; the ones before were kept
+            raise
         fb.pos = pos
-        if not fb._pending or not fb._ensure(need):
+        if held or not fb._pending or not fb._ensure(need):
             return
 
 
@@ -202,76 +209,116 @@ def split_data_row(buf: bytes, start: int, end: int) -> list[bytes | None]:
     """Split a DataRow payload ``buf[start:end]``: Int16 count, then
     (Int32 length, bytes)* with length -1 for NULL.  The payload must be
     consumed exactly; errors name the offset within the payload."""
+    # Fast path: reads only move forward, so a read past the payload shows
+    # as pos != end at the finish (or struct.error past the buffer); a
+    # length below -1 stops the walk.  Any doubt goes to the strict walk,
+    # which finds and reports the exact fault.
+    try:
+        count = _U16.unpack_from(buf, start)[0]
+        pos = start + 2
+        cols: list[bytes | None] = []
+        append = cols.append
+        unpack = _I32.unpack_from
+        for _ in range(count):
+            n = unpack(buf, pos)[0]
+            pos += 4
+            if n >= 0:
+                append(buf[pos : pos + n])
+                pos += n
+                if pos > end:
+                    break
+            elif n == -1:
+                append(None)
+            else:
+                break
+        else:
+            if pos == end:
+                return cols
+    except struct.error:
+        pass
+    _split_data_row_strict(buf, start, end)
+
+
+def _split_data_row_strict(buf: bytes, start: int, end: int) -> NoReturn:
+    """Walk a DataRow that the fast path refused and raise its exact fault."""
     if end - start < 2:
         raise DecodingError("DataRow", 0, "column count needs 2 bytes")
     count = _U16.unpack_from(buf, start)[0]
     pos = start + 2
-    cols: list[bytes | None] = []
-    append = cols.append
-    unpack = _I32.unpack_from
     for i in range(count):
         if end - pos < 4:
             raise DecodingError(
                 "DataRow", pos - start, f"column {i} length needs 4 bytes, {end - pos} left"
             )
-        n = unpack(buf, pos)[0]
+        n = _I32.unpack_from(buf, pos)[0]
         pos += 4
-        if n < 0:
-            if n != -1:
-                raise DecodingError(
-                    "DataRow", pos - 4 - start, f"column {i} length {n} is below -1"
-                )
-            append(None)
-            continue
-        nxt = pos + n
-        if nxt > end:
+        if n < -1:
+            raise DecodingError("DataRow", pos - 4 - start, f"column {i} length {n} is below -1")
+        if n > end - pos:
             raise DecodingError(
                 "DataRow", pos - start, f"column {i} needs {n} bytes, {end - pos} left"
             )
-        append(buf[pos:nxt])
-        pos = nxt
-    if pos != end:
-        raise DecodingError("DataRow", pos - start, f"{end - pos} unexpected trailing bytes")
-    return cols
+        pos += max(n, 0)
+    raise DecodingError("DataRow", pos - start, f"{end - pos} unexpected trailing bytes")
 
 
 def encode_data_row(columns: list[bytes | None]) -> bytes | None:
-    """The wire form of a DataRow, or None if a column is not plain ``bytes``
-    or the row is not representable (the validating encoder then reports
-    exactly what is wrong)."""
+    """The wire form of a DataRow, or None when the validating encoder must
+    decide (a column that is not bytes, too many columns, too large)."""
     count = len(columns)
     if count > 0xFFFF:
         return None
-    parts: list[bytes] = [b"", _U16.pack(count)]
+    parts: list[bytes] = []
     append = parts.append
-    pack = _I32.pack
-    size = 6  # length word + count
-    for v in columns:
-        if v is None:
-            append(_NULL)
-            size += 4
-        elif type(v) is bytes:
-            n = len(v)
-            append(pack(n))
-            append(v)
-            size += 4 + n
-        else:
-            return None
+    try:
+        try:
+            for v in columns:
+                if v is None:
+                    append(_NULL)
+                else:
+                    append(_LEN_PREFIX[len(v)])
+                    append(v)
+        except IndexError:  # a value of 1 KiB or more: no cached prefix
+            parts.clear()
+            for v in columns:
+                if v is None:
+                    append(_NULL)
+                else:
+                    append(len(v).to_bytes(4, "big"))
+                    append(v)
+        body = b"".join(parts)  # TypeError for anything not bytes-like
+    except (TypeError, OverflowError):
+        return None
+    size = len(body) + 6
     if size > MAX_MESSAGE_LENGTH:
         return None
-    parts[0] = b"D" + _U32.pack(size)
-    return b"".join(parts)
+    # Identifier, length word and count in one integer conversion.
+    return ((0x44 << 48) | (size << 16) | count).to_bytes(7, "big") + body
 
 
-def read_row_description(r: Reader, make: Callable[..., T]) -> list[T]:
-    """Parse a RowDescription payload into ``make(name, *fixed fields)``."""
+def cstring_payload(buf: bytes, start: int, end: int) -> str | None:
+    """The text of a payload that is exactly one UTF-8 C string (Query,
+    CommandComplete), or None if it is not (the strict parser then says
+    precisely why)."""
+    if buf.find(b"\0", start, end) == end - 1:
+        try:
+            return buf[start : end - 1].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return None
+
+
+def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
+    """Parse a RowDescription payload into ``make`` tuples (name, then the
+    six fixed fields), built without a per-field Python call."""
     buf = r.buf
     end = r.end
     count = r.uint16()
     pos = r.pos
     find = buf.find
     unpack = _FIELD.unpack_from
-    out: list[T] = []
+    new = tuple.__new__
+    out: list[Any] = []
     append = out.append
     for i in range(count):
         z = find(b"\0", pos, end)
@@ -284,7 +331,7 @@ def read_row_description(r: Reader, make: Callable[..., T]) -> list[T]:
             name = buf[pos:z].decode("utf-8")
         except UnicodeDecodeError as exc:
             r.fail(f"invalid UTF-8 in string: {exc.reason}", at=pos + exc.start)
-        append(make(name, *unpack(buf, z + 1)))
+        append(new(make, (name, *unpack(buf, z + 1))))
         pos = z + 19
     r.pos = pos
     return out

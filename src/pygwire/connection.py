@@ -65,9 +65,8 @@ class Connection:
         return self._drain()
 
     def _drain(self) -> Iterator[PGMessage]:
-        decoder = self.decoder
         try:
-            while (msg := decoder.read()) is not None:
+            for msg in self.decoder:
                 self._apply(self.state_machine.receive, msg)
                 self.on_receive(msg)
                 yield msg

@@ -96,6 +96,25 @@ class PGMessage:
         """Read the fields from ``r``; the caller checks ``r.finish()``."""
         return cls()
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_parse" not in vars(cls):
+            # A class without fields only has to check that the payload is
+            # empty; a class with fields must not inherit that shortcut
+            # (it keeps any fast parser it inherits from a parent with fields).
+            if getattr(cls._read, "__func__", None) is _READ_NOTHING:
+                cls._parse = classmethod(_parse_empty)  # type: ignore[assignment,method-assign]
+            elif getattr(cls._parse, "__func__", None) is _parse_empty:
+                cls._parse = classmethod(_PARSE_STRICT)  # type: ignore[assignment,method-assign]
+
+
+_READ_NOTHING = PGMessage._read.__func__  # type: ignore[attr-defined]
+_PARSE_STRICT = PGMessage._parse.__func__  # type: ignore[attr-defined]
+
+
+def _parse_empty(cls: type[PGMessage], buf: bytes, start: int, end: int) -> PGMessage:
+    return cls() if start == end else cls._parse_strict(buf, start, end)
+
 
 class FrontendMessage(PGMessage):
     """A message only clients send."""

@@ -3,11 +3,32 @@ the server's acknowledgements."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Self
 
 from .._wire import Reader, Writer
 from ._base import BackendMessage, FrontendMessage
+
+_I32 = struct.Struct("!i")
+_KINDS = {0x53: "S", 0x50: "P"}
+# Precompiled "n Int16s" layouts for the usual small format-code lists.
+_INT16_ARRAYS = [struct.Struct(f"!{n}h") for n in range(16)]
+
+
+def _int16s(buf: bytes, pos: int) -> tuple[list[int], int]:
+    """Fast path: an Int16 count and that many Int16s, and the new position."""
+    n = (buf[pos] << 8) | buf[pos + 1]
+    if not n:
+        return [], pos + 2
+    layout = _INT16_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}h")
+    return list(layout.unpack_from(buf, pos + 2)), pos + 2 + 2 * n
+
+
+def _text(buf: bytes, start: int, end: int) -> str:
+    """Fast path: UTF-8 text (names are usually empty: skip the decode)."""
+    return buf[start:end].decode("utf-8") if end > start else ""
+
 
 __all__ = [
     "Bind",
@@ -46,6 +67,24 @@ class Parse(FrontendMessage):
         query = r.cstring()
         return cls(statement=statement, query=query, param_types=r.uint32_array(r.uint16()))
 
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        # Fast path; any doubt goes to the strict parser (see PGMessage._parse).
+        z1 = buf.find(b"\0", start, end)
+        z2 = buf.find(b"\0", z1 + 1, end) if z1 >= 0 else -1
+        if z2 >= 0 and end - z2 >= 3:
+            n = (buf[z2 + 1] << 8) | buf[z2 + 2]
+            if z2 + 3 + 4 * n == end:
+                try:
+                    statement = _text(buf, start, z1)
+                    query = _text(buf, z1 + 1, z2)
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    types = list(struct.unpack_from(f"!{n}I", buf, z2 + 3)) if n else []
+                    return cls(statement, query, types)
+        return cls._parse_strict(buf, start, end)
+
 
 @dataclass(slots=True)
 class Bind(FrontendMessage):
@@ -66,6 +105,43 @@ class Bind(FrontendMessage):
         for v in self.param_values:
             w.value(v, "param_values")
         w.int16_array(self.result_formats, "result_formats")
+
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        # Fast path: every read moves ``pos`` forward, so if any read ran
+        # past the payload, pos != end at the finish and the strict parser
+        # decides; reads past the buffer raise IndexError or struct.error.
+        try:
+            z1 = buf.index(b"\0", start, end)
+            z2 = buf.index(b"\0", z1 + 1, end)
+            pos = z2 + 1
+            formats, pos = _int16s(buf, pos)
+            n = (buf[pos] << 8) | buf[pos + 1]
+            pos += 2
+            values: list[bytes | None] = []
+            append = values.append
+            unpack = _I32.unpack_from
+            for _ in range(n):
+                size = unpack(buf, pos)[0]
+                pos += 4
+                if size < 0:
+                    if size != -1:
+                        break
+                    append(None)
+                else:
+                    append(buf[pos : pos + size])
+                    pos += size
+                    if pos > end:  # ran past the payload: stop copying
+                        break
+            else:
+                results, pos = _int16s(buf, pos)
+                if pos == end:
+                    return cls(
+                        _text(buf, start, z1), _text(buf, z1 + 1, z2), formats, values, results
+                    )
+        except (ValueError, IndexError, struct.error):  # ValueError includes bad UTF-8
+            pass
+        return cls._parse_strict(buf, start, end)
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
@@ -103,6 +179,17 @@ class _KindAndName(FrontendMessage):
             r.fail(f"kind {bytes([b])!r} is neither 'S' nor 'P'", at=r.pos - 1)
         return cls(kind=chr(b), name=r.cstring())
 
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        if end - start >= 2 and buf.find(b"\0", start + 1, end) == end - 1:
+            kind = _KINDS.get(buf[start])
+            if kind is not None:
+                try:
+                    return cls(kind, _text(buf, start + 1, end - 1))
+                except UnicodeDecodeError:
+                    pass
+        return cls._parse_strict(buf, start, end)
+
 
 @dataclass(slots=True)
 class Describe(_KindAndName):
@@ -134,6 +221,16 @@ class Execute(FrontendMessage):
     def _read(cls, r: Reader) -> Self:
         portal = r.cstring()
         return cls(portal=portal, max_rows=r.int32())
+
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        z = buf.find(b"\0", start, end)
+        if z >= 0 and z + 5 == end:
+            try:
+                return cls(_text(buf, start, z), _I32.unpack_from(buf, z + 1)[0])
+            except UnicodeDecodeError:
+                pass
+        return cls._parse_strict(buf, start, end)
 
 
 @dataclass(slots=True)

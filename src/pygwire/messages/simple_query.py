@@ -7,7 +7,7 @@ they live here because the simple-query flow introduces them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Self
+from typing import NamedTuple, Self
 
 from .. import _framing
 from .._wire import Reader, Writer
@@ -39,10 +39,15 @@ class Query(FrontendMessage):
     def _read(cls, r: Reader) -> Self:
         return cls(query_string=r.cstring())
 
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        text = _framing.cstring_payload(buf, start, end)
+        return cls._parse_strict(buf, start, end) if text is None else cls(text)
 
-@dataclass(slots=True)
-class FieldDescription:
-    """One column of a RowDescription."""
+
+class FieldDescription(NamedTuple):
+    """One column of a RowDescription (an immutable value, like a row of
+    ``pg_attribute``; build a new one with ``_replace`` to change it)."""
 
     name: str = ""
     table_oid: int = 0
@@ -123,10 +128,12 @@ class DataRow(BackendMessage):
         return f"DataRow(columns={self.columns!r})"
 
     def to_wire(self) -> bytes:
-        raw = self._raw
-        if raw is not None:
+        cols = self._columns
+        if cols is None:
+            raw = self._raw
+            assert raw is not None
             return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
-        wire = _framing.encode_data_row(self.columns)
+        wire = _framing.encode_data_row(cols)
         if wire is None:  # not plain bytes, or not representable: validate
             buf = bytearray()
             PGMessage.encode_into(self, buf)
@@ -169,6 +176,11 @@ class CommandComplete(BackendMessage):
     def _read(cls, r: Reader) -> Self:
         return cls(tag=r.cstring())
 
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        text = _framing.cstring_payload(buf, start, end)
+        return cls._parse_strict(buf, start, end) if text is None else cls(text)
+
 
 @dataclass(slots=True)
 class EmptyQueryResponse(BackendMessage):
@@ -198,6 +210,12 @@ class ReadyForQuery(BackendMessage):
         if status is None:
             r.fail(f"unknown transaction status byte {bytes([b])!r}", at=r.pos - 1)
         return cls(status=status)
+
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        if end - start == 1 and (status := _STATUSES.get(buf[start])) is not None:
+            return cls(status)
+        return cls._parse_strict(buf, start, end)
 
 
 _STATUSES = {ord(s.value): s for s in TransactionStatus}
