@@ -1,0 +1,303 @@
+"""A decoding relay between a PostgreSQL client and a real server, for tests.
+
+For every client connection the relay opens one to the upstream server and
+runs two pump threads:
+
+* client -> server: bytes go into a :class:`pygwire.BackendConnection`
+  (server role: it decodes frontend messages); each message is re-encoded
+  with :meth:`pygwire.FrontendConnection.send` (client role) and those bytes,
+  not the original ones, are written to the server;
+* server -> client: bytes go into that FrontendConnection's ``receive()``;
+  each message is re-sent with ``BackendConnection.send`` to the client.
+
+So both state machines (strict mode) see every message, and the bytes the
+peers receive are pygwire's re-encoding: any decode/encode infidelity
+breaks the conversation, and is also recorded directly by comparing the
+re-encoded bytes with the consumed input (:attr:`RelaySession.mismatches`).
+The relay does not understand authentication: SCRAM and the other methods
+pass through as ordinary messages.
+
+One lock per relayed connection serializes both pumps' use of the two
+Connections.  Bytes are written after the lock is released, but only after
+the message that changed the phase went through its state machine, so a
+peer can never answer a message before the relay is ready to decode the
+answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from pygwire import BackendConnection, Connection, ConnectionPhase, FrontendConnection
+from pygwire.messages import PGMessage
+
+__all__ = ["Relay", "RelaySession"]
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Re-encoded bytes that differ from the bytes they were decoded from."""
+
+    direction: str
+    original: bytes
+    reencoded: bytes
+    messages: tuple[PGMessage, ...]
+
+
+class RelaySession:
+    """One relayed client connection and its upstream connection."""
+
+    def __init__(
+        self, client: socket.socket, server: socket.socket, chunk_size: int = 65536
+    ) -> None:
+        self.client = client
+        self.chunk_size = chunk_size
+        self.server = server
+        #: Faces the client: decodes what the client sends.
+        self.backend = BackendConnection()
+        #: Faces the server: decodes what the server sends.
+        self.frontend = FrontendConnection()
+        self.lock = threading.Lock()
+        #: Messages from the client, in order.
+        self.from_client: list[PGMessage] = []
+        #: Messages from the server, in order.
+        self.from_server: list[PGMessage] = []
+        #: Exceptions met by the pumps (a StateMachineError, say).
+        self.errors: list[BaseException] = []
+        #: Socket errors: a peer went away (e.g. closed with unread data).
+        self.disconnects: list[OSError] = []
+        self.mismatches: list[Mismatch] = []
+        self.done = threading.Event()
+        self._pumps_left = 2
+
+    # -- pumps ----------------------------------------------------------------
+    def pump_client(self) -> None:
+        self._pump(
+            source=self.client,
+            sink=self.server,
+            decoding=self.backend,
+            encoding=self.frontend,
+            log=self.from_client,
+            direction="F",
+        )
+
+    def pump_server(self) -> None:
+        self._pump(
+            source=self.server,
+            sink=self.client,
+            decoding=self.frontend,
+            encoding=self.backend,
+            log=self.from_server,
+            direction="B",
+        )
+
+    def _pump(
+        self,
+        *,
+        source: socket.socket,
+        sink: socket.socket,
+        decoding: Connection,
+        encoding: Connection,
+        log: list[PGMessage],
+        direction: str,
+    ) -> None:
+        pending = bytearray()
+        try:
+            while data := source.recv(self.chunk_size):
+                with self.lock:
+                    pending += data
+                    out = bytearray()
+                    msgs: list[PGMessage] = []
+                    for msg in decoding.receive(data):
+                        msgs.append(msg)
+                        out += encoding.send(msg)
+                    log.extend(msgs)
+                    consumed = len(pending) - decoding.decoder.buffered
+                    if out != pending[:consumed]:
+                        self.mismatches.append(
+                            Mismatch(direction, bytes(pending[:consumed]), bytes(out), tuple(msgs))
+                        )
+                    del pending[:consumed]
+                if out:
+                    sink.sendall(out)
+            # End of stream: pass it on.
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+        except BaseException as exc:
+            with self.lock:
+                if isinstance(exc, OSError):
+                    self.disconnects.append(exc)
+                else:
+                    self.errors.append(exc)
+            # Break both connections so that neither peer waits forever.
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            with self.lock:
+                self._pumps_left -= 1
+                last = self._pumps_left == 0
+            if last:
+                self.client.close()
+                self.server.close()
+                self.done.set()
+
+    # -- inspection -----------------------------------------------------------
+    @property
+    def phases(self) -> tuple[ConnectionPhase, ConnectionPhase]:
+        """(client-facing phase, server-facing phase), read consistently."""
+        with self.lock:
+            return self.backend.phase, self.frontend.phase
+
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        if not self.done.wait(timeout):
+            raise TimeoutError(f"relayed connection still open after {timeout}s")
+
+    def shutdown(self) -> None:
+        for sock in (self.client, self.server):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self) -> None:
+        """Raise if a pump failed or a message did not re-encode to its bytes."""
+        with self.lock:
+            errors, mismatches = list(self.errors), list(self.mismatches)
+        if errors:
+            raise AssertionError(f"relay errors: {errors!r}") from errors[0]
+        if mismatches:
+            raise AssertionError(f"re-encoding differs from the original bytes: {mismatches!r}")
+
+
+class Relay:
+    """Listens on 127.0.0.1 and relays each connection to ``upstream``.
+
+    ``chunk_size`` is the most bytes read at once: a small one splits
+    messages, so the decoders see them arrive piecemeal.
+    """
+
+    def __init__(self, upstream_host: str, upstream_port: int, chunk_size: int = 65536) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.chunk_size = chunk_size
+        self.host = HOST
+        self.port = 0
+        #: Every relayed connection, in order of arrival.
+        self.sessions: list[RelaySession] = []
+        #: Errors of the accept loop (connecting upstream, say).
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> Self:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((self.host, 0))
+            listener.listen(16)
+            listener.settimeout(0.05)
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._start_thread(self._accept_loop, "relay-accept")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Break every relayed connection and join every thread."""
+        self._stopping.set()
+        # Once the accept loop is over no connection can be added.
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads[:1]:
+            thread.join(timeout)
+        with self._lock:
+            sessions = list(self.sessions)
+            threads = list(self._threads)
+        for session in sessions:
+            session.shutdown()
+        for thread in threads:
+            thread.join(timeout)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        alive = [t.name for t in threads if t.is_alive()]
+        if alive:
+            raise RuntimeError(f"relay threads did not stop: {alive}")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                self.errors.append(exc)
+                return
+            client.settimeout(None)
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError as exc:
+                self.errors.append(exc)
+                client.close()
+                continue
+            server.settimeout(None)
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = RelaySession(client, server, self.chunk_size)
+            with self._lock:
+                self.sessions.append(session)
+                n = len(self.sessions)
+            self._start_thread(session.pump_client, f"relay-{n}-client")
+            self._start_thread(session.pump_server, f"relay-{n}-server")
+
+    # -- helpers for tests ----------------------------------------------------
+    def conninfo(self, upstream_conninfo: dict[str, str], **params: str) -> dict[str, str]:
+        """``upstream_conninfo`` pointed at the relay instead."""
+        return upstream_conninfo | {"host": self.host, "port": str(self.port)} | params
+
+    def dsn(self, upstream_conninfo: dict[str, str], **params: str) -> str:
+        info = self.conninfo(upstream_conninfo, **params)
+        return " ".join(f"{k}={_quote(v)}" for k, v in info.items())
+
+    def check(self) -> None:
+        """Raise if anything went wrong in any relayed connection."""
+        if self.errors:
+            raise AssertionError(f"relay accept errors: {self.errors!r}") from self.errors[0]
+        for session in self.sessions:
+            session.check()
+
+
+@functools.cache
+def _quote(value: str) -> str:
+    if value and not any(c in value for c in " '\\"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
