@@ -24,8 +24,8 @@ $(PG15):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests harness examples
-	$(PY) -m ruff format --check src tests harness examples
+	$(PY) -m ruff check src tests harness examples benchmarks
+	$(PY) -m ruff format --check src tests harness examples benchmarks
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -40,3 +40,8 @@ clean:
 
 demo: $(STAMP)
 	$(PY) -m examples.demo
+
+# The current pygwire against pygwire 0.2.0 from PyPI (benchmarks/README.md).
+# Quick trial: make bench BENCH_ARGS="--rounds 1 --scale 0.1 --no-e2e"
+bench: $(STAMP)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
