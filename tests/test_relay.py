@@ -449,12 +449,6 @@ def _own_relay(pg18: PostgresServer) -> tuple[Relay, str]:
     return relay, make_conninfo("", **info)
 
 
-@pytest.mark.xfail(
-    reason="pygwire bug: a Flush while idle moves the state machines from READY to "
-    "EXTENDED_QUERY, where a simple Query is refused",
-    raises=AssertionError,
-    strict=True,
-)
 def test_flush_while_idle(pg18: PostgresServer) -> None:
     """PostgreSQL answers nothing to a Flush while idle and stays ready."""
     relay, dsn = _own_relay(pg18)
@@ -471,12 +465,6 @@ def test_flush_while_idle(pg18: PostgresServer) -> None:
         relay.stop()
 
 
-@pytest.mark.xfail(
-    reason="pygwire bug: ReadyForQuery for the last Sync returns to READY although the "
-    "client has pipelined more extended-query messages behind that Sync",
-    raises=AssertionError,
-    strict=True,
-)
 def test_pipelined_messages_after_sync(pg18: PostgresServer) -> None:
     """libpq pipeline: a query, a Sync, another query and a Flush.
 

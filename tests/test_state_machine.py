@@ -242,6 +242,26 @@ FLOWS: dict[str, list[Row]] = {
         ("B", CommandComplete(tag="SELECT 0"), P.EXTENDED_QUERY),
         ("B", IDLE, P.READY),
     ],
+    "flush while idle stays idle": [
+        *CONNECT,
+        ("F", Flush(), P.READY),
+        ("F", Query(query_string="select 1"), P.SIMPLE_QUERY),
+        ("B", IDLE, P.READY),
+    ],
+    # psycopg's pipeline mode: a second batch is sent before the first
+    # batch's ReadyForQuery; its replies still belong to extended query.
+    "messages pipelined behind the last sync": [
+        *CONNECT,
+        ("F", Parse(query="select 1"), P.EXTENDED_QUERY),
+        ("F", Sync(), P.EXTENDED_QUERY),
+        ("F", Parse(query="select 2"), P.EXTENDED_QUERY),
+        ("F", Flush(), P.EXTENDED_QUERY),
+        ("B", ParseComplete(), P.EXTENDED_QUERY),
+        ("B", IDLE, P.EXTENDED_QUERY),
+        ("B", ParseComplete(), P.EXTENDED_QUERY),
+        ("F", Sync(), P.EXTENDED_QUERY),
+        ("B", IDLE, P.READY),
+    ],
     "copy in from simple query": [
         *CONNECT,
         ("F", Query(query_string="copy t from stdin"), P.SIMPLE_QUERY),

@@ -175,8 +175,11 @@ def _rows() -> Iterable[tuple[ConnectionPhase, MessageDirection, type[PGMessage]
     yield P.READY, F, Query, P.SIMPLE_QUERY
     yield P.READY, F, FunctionCall, P.FUNCTION_CALL
     yield P.READY, F, Sync, _Act.SYNC
+    # A Flush with nothing before it produces nothing: the session stays idle.
+    yield P.READY, F, Flush, P.READY
     for msg in _EXTENDED_MSGS:
-        yield P.READY, F, msg, P.EXTENDED_QUERY
+        if msg is not Flush:
+            yield P.READY, F, msg, P.EXTENDED_QUERY
 
     # Simple query: results of one or more statements, then ReadyForQuery.
     for msg in (RowDescription, DataRow, CommandComplete, EmptyQueryResponse):
@@ -236,6 +239,7 @@ for _phase, _sender, _msg, _next in _rows():
     _TABLE[_phase, _sender, _msg] = _next
 
 _ANY_TIME = (NoticeResponse, ParameterStatus, NotificationResponse)
+_NEEDS_SYNC = frozenset({Parse, Bind, Describe, Execute, Close})
 _FATAL = frozenset({"FATAL", "PANIC"})
 
 
@@ -257,6 +261,9 @@ class ProtocolState:
         self._copy_done: set[MessageDirection] = set()
         self._password_requested = False
         self._syncs_after_execute = 0
+        # Extended-query messages sent since the last Sync: their replies
+        # are still to come even when every Sync has been answered.
+        self._unsynced = False
 
     # -- the one entry point ------------------------------------------------
     def advance(self, sender: MessageDirection, msg: PGMessage, verb: str) -> None:
@@ -300,8 +307,10 @@ class ProtocolState:
             self._password_requested = True
         elif mtype is PasswordMessage:
             self._password_requested = False
-        elif mtype is Execute:
-            self._syncs_after_execute = 0
+        elif mtype in _NEEDS_SYNC:
+            self._unsynced = True
+            if mtype is Execute:
+                self._syncs_after_execute = 0
 
     def _act(self, act: _Act, sender: MessageDirection, msg: PGMessage) -> None:
         if act is _Act.SAME:
@@ -309,13 +318,15 @@ class ProtocolState:
         if act is _Act.SYNC:
             self.pending_syncs += 1
             self._syncs_after_execute += 1
+            self._unsynced = False
             self.phase = P.EXTENDED_QUERY
         elif act is _Act.READY_FOR_QUERY:
             self.transaction_status = msg.status  # type: ignore[attr-defined]
             self.skipping_to_sync = False
             if self.phase is P.EXTENDED_QUERY:
                 self.pending_syncs -= 1
-            self.phase = P.EXTENDED_QUERY if self.pending_syncs > 0 else P.READY
+            busy = self.pending_syncs > 0 or self._unsynced
+            self.phase = P.EXTENDED_QUERY if busy else P.READY
         elif act is _Act.QUERY_ERROR:
             self.skipping_to_sync = True
         elif act is _Act.COPY_START:
@@ -342,6 +353,7 @@ class ProtocolState:
                 self._reject(sender, type(msg), "send")
             if type(msg) is Sync:
                 self.pending_syncs += 1
+                self._unsynced = False
 
     def _end_copy(self) -> None:
         self.phase = self._copy_return or P.SIMPLE_QUERY
