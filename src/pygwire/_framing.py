@@ -21,9 +21,11 @@ byte is copied a bounded number of times however the stream is chunked (a
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .constants import MAX_MESSAGE_LENGTH
@@ -38,6 +40,7 @@ __all__ = [
     "decode_frames",
     "encode_data_row",
     "read_row_description",
+    "row_description_fields",
     "split_data_row",
 ]
 
@@ -47,6 +50,8 @@ _I32 = struct.Struct("!i")
 _U16 = struct.Struct("!H")
 # table_oid, column_attr, type_oid, type_size, type_modifier, format_code
 _FIELD = struct.Struct("!IhIhih")
+# A RowDescription field: a name without NUL, its terminator, 18 bytes.
+_FIELD_RE = re.compile(rb"([^\0]*)\0(.{18})", re.DOTALL)
 
 _NULL = b"\xff\xff\xff\xff"
 # Length words of values shorter than 1 KiB, made once: a list lookup is
@@ -308,20 +313,46 @@ def cstring_payload(buf: bytes, start: int, end: int) -> str | None:
     return None
 
 
+def row_description_fields(buf: bytes, start: int, end: int, make: type[Any]) -> list[Any] | None:
+    """Fast path for a RowDescription payload: the field tuples, or None
+    when the strict reader must decide.
+
+    The per-field loop runs in C: one regex pass tiles the payload into
+    (name, 18-byte trailer) pairs, the names are decoded in one go and the
+    trailers unpacked in one go, and ``make`` tuples are built by ``map``.
+    """
+    if end - start < 2:
+        return None
+    count = (buf[start] << 8) | buf[start + 1]
+    body = buf[start + 2 : end]
+    if not count:
+        return [] if not body else None
+    pairs = _FIELD_RE.findall(body)
+    if len(pairs) != count:
+        return None
+    names_raw, trailers = zip(*pairs, strict=True)
+    # The matches tile the payload exactly only if their lengths add up.
+    if sum(map(len, names_raw)) + 19 * count != len(body):
+        return None
+    try:
+        names = b"\0".join(names_raw).decode("utf-8").split("\0")
+    except UnicodeDecodeError:
+        return None
+    flat = struct.unpack("!" + "IhIhih" * count, b"".join(trailers))
+    columns = zip(names, *(flat[i::6] for i in range(6)), strict=True)
+    return list(map(tuple.__new__, repeat(make, count), columns))
+
+
 def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
-    """Parse a RowDescription payload into ``make`` tuples (name, then the
-    six fixed fields), built without a per-field Python call."""
+    """Strict RowDescription reader: ``make`` tuples (name, then the six
+    fixed fields); errors name the field and offset."""
     buf = r.buf
     end = r.end
     count = r.uint16()
     pos = r.pos
-    find = buf.find
-    unpack = _FIELD.unpack_from
-    new = tuple.__new__
     out: list[Any] = []
-    append = out.append
     for i in range(count):
-        z = find(b"\0", pos, end)
+        z = buf.find(b"\0", pos, end)
         if z < 0 or end - z - 1 < 18:
             r.pos = pos
             if z < 0:
@@ -331,7 +362,7 @@ def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
             name = buf[pos:z].decode("utf-8")
         except UnicodeDecodeError as exc:
             r.fail(f"invalid UTF-8 in string: {exc.reason}", at=pos + exc.start)
-        append(new(make, (name, *unpack(buf, z + 1))))
+        out.append(tuple.__new__(make, (name, *_FIELD.unpack_from(buf, z + 1))))
         pos = z + 19
     r.pos = pos
     return out

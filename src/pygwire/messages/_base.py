@@ -9,7 +9,8 @@ once, for all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import struct
+from collections.abc import Callable, Iterable
 from typing import ClassVar, Self
 
 from .._wire import Reader, Writer
@@ -37,16 +38,41 @@ class PGMessage:
 
     def to_wire(self) -> bytes:
         """The complete wire form: identifier, Int32 length, payload."""
+        try:
+            wire = self._fast_wire()
+        except (TypeError, ValueError, OverflowError, AttributeError, struct.error):
+            wire = None
+        if wire is not None:
+            return wire
         buf = bytearray()
-        self.encode_into(buf)
+        self._encode_validated(buf)
         return bytes(buf)
 
     def encode_into(self, buf: bytearray) -> None:
         """Append the wire form to ``buf``.
 
         On an :class:`~pygwire.exceptions.EncodingError` nothing is
-        appended: ``buf`` is truncated back to its original length.
+        appended: ``buf`` is left as it was.
         """
+        wire = self._try_fast_wire()
+        if wire is not None:
+            buf += wire
+        else:
+            self._encode_validated(buf)
+
+    def _fast_wire(self) -> bytes | None:
+        """The wire form built directly, for frequent messages; None (or
+        any exception) whenever the value is unusual, so that the
+        validating encoder decides and names the offending field."""
+        return None
+
+    def _try_fast_wire(self) -> bytes | None:
+        try:
+            return self._fast_wire()
+        except (TypeError, ValueError, OverflowError, AttributeError, struct.error):
+            return None
+
+    def _encode_validated(self, buf: bytearray) -> None:
         start = len(buf)
         try:
             buf += self.identifier
@@ -98,18 +124,39 @@ class PGMessage:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        if "_fast_wire" not in vars(cls):
+            fieldless = getattr(cls._write, "__code__", None) is _WRITE_NOTHING
+            if cls.identifier and fieldless and cls._fast_wire is PGMessage._fast_wire:
+                # No fields: the wire form is a constant.
+                wire = cls.identifier + b"\0\0\0\x04"
+                cls._fast_wire = _constant_wire(wire)  # type: ignore[method-assign,assignment]
+                cls.to_wire = _constant_wire(wire)  # type: ignore[method-assign,assignment]
+            elif getattr(cls._fast_wire, "constant", False):  # a fieldless parent
+                cls._fast_wire = PGMessage._fast_wire  # type: ignore[method-assign]
+                cls.to_wire = PGMessage.to_wire  # type: ignore[method-assign]
         if "_parse" not in vars(cls):
             # A class without fields only has to check that the payload is
-            # empty; a class with fields must not inherit that shortcut
-            # (it keeps any fast parser it inherits from a parent with fields).
-            if getattr(cls._read, "__func__", None) is _READ_NOTHING:
+            # empty; a class with fields must not inherit that shortcut.  A
+            # parser a parent chose on purpose is kept either way.
+            inherited = getattr(cls._parse, "__func__", None)
+            fieldless = getattr(cls._read, "__func__", None) is _READ_NOTHING
+            if fieldless and inherited is _PARSE_STRICT:
                 cls._parse = classmethod(_parse_empty)  # type: ignore[assignment,method-assign]
-            elif getattr(cls._parse, "__func__", None) is _parse_empty:
+            elif not fieldless and inherited is _parse_empty:
                 cls._parse = classmethod(_PARSE_STRICT)  # type: ignore[assignment,method-assign]
 
 
 _READ_NOTHING = PGMessage._read.__func__  # type: ignore[attr-defined]
+_WRITE_NOTHING = PGMessage._write.__code__
 _PARSE_STRICT = PGMessage._parse.__func__  # type: ignore[attr-defined]
+
+
+def _constant_wire(wire: bytes) -> Callable[[PGMessage], bytes]:
+    def fast_wire(self: PGMessage) -> bytes:
+        return wire
+
+    fast_wire.constant = True  # type: ignore[attr-defined]
+    return fast_wire
 
 
 def _parse_empty(cls: type[PGMessage], buf: bytes, start: int, end: int) -> PGMessage:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from .._wire import Reader, Writer
+from ..constants import MAX_MESSAGE_LENGTH
 from ._base import BackendMessage, FrontendMessage
 
 _I32 = struct.Struct("!i")
@@ -23,6 +24,26 @@ def _int16s(buf: bytes, pos: int) -> tuple[list[int], int]:
         return [], pos + 2
     layout = _INT16_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}h")
     return list(layout.unpack_from(buf, pos + 2)), pos + 2 + 2 * n
+
+
+def _int16s_wire(values: list[int]) -> bytes:
+    """Fast path: an Int16 count and the values (struct.error if out of range)."""
+    n = len(values)
+    if not n:
+        return b"\0\0"
+    layout = _INT16_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}h")
+    return n.to_bytes(2, "big") + layout.pack(*values)
+
+
+def _frame(identifier: bytes, body: bytes) -> bytes | None:
+    """Fast path: identifier and length word in front of ``body``."""
+    size = len(body) + 4
+    if size > MAX_MESSAGE_LENGTH:
+        return None
+    return identifier + size.to_bytes(4, "big") + body
+
+
+_EXECUTE_ALL = b"E\0\0\0\x09\0\0\0\0\0"
 
 
 def _text(buf: bytes, start: int, end: int) -> str:
@@ -60,6 +81,24 @@ class Parse(FrontendMessage):
         w.cstring(self.statement, "statement")
         w.cstring(self.query, "query")
         w.uint32_array(self.param_types, "param_types")
+
+    def _fast_wire(self) -> bytes | None:
+        statement = self.statement.encode("utf-8")
+        query = self.query.encode("utf-8")
+        types = self.param_types
+        if b"\0" in statement or b"\0" in query:
+            return None
+        body = b"".join(
+            (
+                statement,
+                b"\0",
+                query,
+                b"\0",
+                len(types).to_bytes(2, "big"),
+                struct.pack(f"!{len(types)}I", *types) if types else b"",
+            )
+        )
+        return _frame(b"P", body)
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
@@ -105,6 +144,26 @@ class Bind(FrontendMessage):
         for v in self.param_values:
             w.value(v, "param_values")
         w.int16_array(self.result_formats, "result_formats")
+
+    def _fast_wire(self) -> bytes | None:
+        portal = self.portal.encode("utf-8")
+        statement = self.statement.encode("utf-8")
+        if b"\0" in portal or b"\0" in statement:
+            return None
+        formats = self.param_formats
+        values = self.param_values
+        results = self.result_formats
+        parts = [portal, b"\0", statement, b"\0", _int16s_wire(formats)]
+        append = parts.append
+        append(len(values).to_bytes(2, "big"))
+        for v in values:
+            if v is None:
+                append(b"\xff\xff\xff\xff")
+            else:
+                append(len(v).to_bytes(4, "big"))
+                append(v)
+        append(_int16s_wire(results))
+        return _frame(b"B", b"".join(parts))
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
@@ -216,6 +275,19 @@ class Execute(FrontendMessage):
     def _write(self, w: Writer) -> None:
         w.cstring(self.portal, "portal")
         w.int32(self.max_rows, "max_rows")
+
+    def _fast_wire(self) -> bytes | None:
+        max_rows = self.max_rows
+        if type(max_rows) is not int:
+            return None
+        if not self.portal:
+            if max_rows == 0:
+                return _EXECUTE_ALL  # the unnamed portal, every row
+            return b"E\0\0\0\x09\0" + max_rows.to_bytes(4, "big", signed=True)
+        portal = self.portal.encode("utf-8")
+        if b"\0" in portal:
+            return None
+        return _frame(b"E", portal + b"\0" + max_rows.to_bytes(4, "big", signed=True))
 
     @classmethod
     def _read(cls, r: Reader) -> Self:

@@ -127,11 +127,17 @@ class CancelRequest(SpecialMessage, FrontendMessage):
 class _OneByteReply(SpecialMessage, enum.Enum):
     """Shared behaviour of the single-byte negotiation answers."""
 
-    def to_wire(self) -> bytes:
+    def _fast_wire(self) -> bytes | None:
         return bytes(self.value)
 
-    def encode_into(self, buf: bytearray) -> None:
+    def _encode_validated(self, buf: bytearray) -> None:
         buf += self.value
+
+    @classmethod
+    def _parse_strict(cls, buf: bytes, start: int, end: int) -> Self:
+        return cls.decode(buf[start:end])
+
+    _parse = _parse_strict
 
     @classmethod
     def decode(cls, payload: bytes | bytearray | memoryview) -> Self:
@@ -175,10 +181,12 @@ class DirectSSLHandshake(SpecialMessage, FrontendMessage):
 
     data: bytes = b""
 
-    # to_wire() is inherited: it goes through encode_into(), so a non-bytes
-    # ``data`` is refused there instead of being returned as is (a str from
-    # to_wire) or failing with a bare TypeError.
-    def encode_into(self, buf: bytearray) -> None:
+    # No length word: the raw bytes are the wire form.  A non-bytes ``data``
+    # is refused by the validating path rather than returned as is.
+    def _fast_wire(self) -> bytes | None:
+        return self.data if type(self.data) is bytes else None
+
+    def _encode_validated(self, buf: bytearray) -> None:
         if not isinstance(self.data, (bytes, bytearray, memoryview)):
             raise EncodingError(
                 type(self).__name__, "data", f"expected bytes, got {type(self.data).__name__}"
