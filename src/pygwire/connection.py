@@ -65,10 +65,26 @@ class Connection:
         return self._drain()
 
     def _drain(self) -> Iterator[PGMessage]:
+        # The per-message loop of every received row: what _apply does,
+        # with the lookups hoisted out of the loop.
+        decoder = self.decoder
+        state = self.state_machine._state
+        advance = state.advance
+        theirs = self.state_machine._theirs
+        on_receive = self.on_receive
         try:
-            for msg in self.decoder:
-                self._apply(self.state_machine.receive, msg)
-                self.on_receive(msg)
+            for msg in decoder:
+                try:
+                    advance(theirs, msg, "receive")
+                except StateMachineError as exc:
+                    if self.strict:
+                        raise
+                    log.warning("protocol violation ignored: %s", exc)
+                # Framing follows the protocol phase after every message
+                # (read back each time: a send() between two may change it).
+                if state.phase is not decoder._phase:
+                    decoder.phase = state.phase
+                on_receive(msg)
                 yield msg
         except StateMachineError:
             raise
@@ -85,7 +101,9 @@ class Connection:
                 raise
             log.warning("protocol violation ignored: %s", exc)
         # Framing follows the protocol phase after every single message.
-        self.decoder.phase = self.state_machine.phase
+        phase = self.state_machine.phase
+        if phase is not self.decoder._phase:
+            self.decoder.phase = phase
 
     # -- state ------------------------------------------------------------
     @property

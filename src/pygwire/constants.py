@@ -105,6 +105,11 @@ class ConnectionPhase(enum.Enum):
     TERMINATED = "terminated"
     FAILED = "failed"
 
+    # Members are singletons compared by identity, so hashing by identity
+    # is consistent; Enum's own __hash__ is Python code, and the state
+    # machine hashes a phase for every message.
+    __hash__ = object.__hash__
+
 
 class ErrorField(enum.StrEnum):
     """Field codes of ErrorResponse and NoticeResponse."""

@@ -238,6 +238,14 @@ for _phase, _sender, _msg, _next in _rows():
     assert (_phase, _sender, _msg) not in _TABLE, (_phase, _sender, _msg)
     _TABLE[_phase, _sender, _msg] = _next
 
+#: Transitions that keep the phase and record nothing: the bulk of the
+#: traffic (rows, COPY data), checked before anything else.
+_STEADY = frozenset(
+    key
+    for key, nxt in _TABLE.items()
+    if (nxt is key[0] or nxt is _Act.SAME) and key[2] in (DataRow, CopyData)
+)
+
 _ANY_TIME = (NoticeResponse, ParameterStatus, NotificationResponse)
 _NEEDS_SYNC = frozenset({Parse, Bind, Describe, Execute, Close})
 _FATAL = frozenset({"FATAL", "PANIC"})
@@ -270,6 +278,8 @@ class ProtocolState:
         """Apply ``msg`` sent by ``sender``; raise StateMachineError if invalid."""
         mtype = type(msg)
         phase = self.phase
+        if (phase, sender, mtype) in _STEADY and not self.skipping_to_sync:
+            return  # rows and COPY data: valid, and nothing changes
         if sender is B and phase in _SESSION_PHASES:
             if mtype in _ANY_TIME:
                 return
