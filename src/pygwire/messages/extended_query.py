@@ -31,6 +31,10 @@ def _int16s_wire(values: list[int]) -> bytes:
     n = len(values)
     if not n:
         return b"\0\0"
+    if n == 1:  # one format code for all columns: almost always 0 or 1
+        v = values[0]
+        if type(v) is int and 0 <= v <= 1:
+            return _ONE_FORMAT[v]
     layout = _INT16_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}h")
     return n.to_bytes(2, "big") + layout.pack(*values)
 
@@ -44,6 +48,7 @@ def _frame(identifier: bytes, body: bytes) -> bytes | None:
 
 
 _EXECUTE_ALL = b"E\0\0\0\x09\0\0\0\0\0"
+_ONE_FORMAT = (b"\0\x01\0\0", b"\0\x01\0\x01")
 
 
 def _text(buf: bytes, start: int, end: int) -> str:

@@ -147,9 +147,16 @@ class DataRow(BackendMessage):
         return _framing.encode_data_row(cols)
 
     def to_wire(self) -> bytes:
-        # The hottest encoder: skip a layer of calls (same logic as the base).
-        wire = self._fast_wire()
-        return wire if wire is not None else super().to_wire()
+        # The hottest encoder: no intermediate calls (same logic as the base).
+        cols = self._columns
+        if cols is not None:
+            wire = _framing.encode_data_row(cols)
+            if wire is not None:
+                return wire
+            return super().to_wire()  # the validating encoder names the fault
+        raw = self._raw
+        assert raw is not None
+        return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
 
     def _write(self, w: Writer) -> None:
         w.count(len(self.columns), "columns")
