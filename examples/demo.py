@@ -2,7 +2,7 @@
 
 Run with ``make demo``.  An embedded PostgreSQL 18 starts on a free
 loopback port; a client built on pygwire's FrontendConnection over a plain
-socket authenticates with MD5, runs a simple query, a pipelined extended
+socket authenticates with SCRAM-SHA-256, runs a simple query, a pipelined extended
 query and a COPY in both directions, and every message that crosses the
 wire is printed as pygwire decoded or encoded it.  The server is stopped
 whatever happens.
@@ -10,7 +10,6 @@ whatever happens.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 import sys
 
@@ -33,17 +32,11 @@ from pygwire.messages import (
 
 
 def show(arrow: str, msg: PGMessage) -> None:
-    """One line per message: direction, type, fields (long values cut)."""
-    fields = []
-    if dataclasses.is_dataclass(msg):
-        for f in dataclasses.fields(msg):
-            text = repr(getattr(msg, f.name))
-            if len(text) > 90:
-                text = text[:87] + "..."
-            fields.append(f"{f.name}={text}")
-    else:  # SSLResponse and GSSEncResponse are enum members
-        fields.append(repr(msg))
-    print(f"  {arrow} {type(msg).__name__:<24} {' '.join(fields)}")
+    """One line per message: direction, then the message's repr (cut if long)."""
+    text = repr(msg)
+    if len(text) > 116:
+        text = text[:113] + "..."
+    print(f"  {arrow} {text}")
 
 
 def section(title: str) -> None:
@@ -55,8 +48,8 @@ def main() -> int:
     with PostgresServer(18) as server:
         print(f"PostgreSQL {server.version} listening on {server.host}:{server.port}")
 
-        section("startup and MD5 authentication")
-        user = "md5_user"
+        section("startup and SCRAM-SHA-256 authentication (pygwire.auth)")
+        user = "scram_user"
         client = SocketClient.connect(
             server.host, server.port, user, password=USERS[user], trace=show
         )
