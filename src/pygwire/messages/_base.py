@@ -21,9 +21,15 @@ __all__ = [
     "CommonMessage",
     "FrontendMessage",
     "PGMessage",
+    "OpaqueData",
     "SpecialMessage",
     "encode_messages",
 ]
+
+
+#: What a fast encoder may raise on an unusual value: the validating
+#: encoder then runs and reports the fault as an EncodingError.
+_NOT_FAST = (TypeError, ValueError, OverflowError, AttributeError, LookupError, struct.error)
 
 
 class PGMessage:
@@ -40,7 +46,7 @@ class PGMessage:
         """The complete wire form: identifier, Int32 length, payload."""
         try:
             wire = self._fast_wire()
-        except (TypeError, ValueError, OverflowError, AttributeError, struct.error):
+        except _NOT_FAST:
             wire = None
         if wire is not None:
             return wire
@@ -69,7 +75,7 @@ class PGMessage:
     def _try_fast_wire(self) -> bytes | None:
         try:
             return self._fast_wire()
-        except (TypeError, ValueError, OverflowError, AttributeError, struct.error):
+        except _NOT_FAST:
             return None
 
     def _encode_validated(self, buf: bytearray) -> None:
@@ -161,6 +167,31 @@ def _constant_wire(wire: bytes) -> Callable[[PGMessage], bytes]:
 
 def _parse_empty(cls: type[PGMessage], buf: bytes, start: int, end: int) -> PGMessage:
     return cls() if start == end else cls._parse_strict(buf, start, end)
+
+
+class OpaqueData(PGMessage):
+    """Mixin for messages whose whole payload is one opaque ``data`` field
+    (COPY data, SASL and GSSAPI tokens): nothing to check, one slice."""
+
+    __slots__ = ()
+    data: bytes
+
+    def _write(self, w: Writer) -> None:
+        w.raw(self.data, "data")
+
+    def _fast_wire(self) -> bytes | None:
+        data = self.data
+        if type(data) is not bytes or len(data) > MAX_MESSAGE_LENGTH - 4:
+            return None
+        return self.identifier + (len(data) + 4).to_bytes(4, "big") + data
+
+    @classmethod
+    def _read(cls, r: Reader) -> Self:
+        return cls(r.rest())  # type: ignore[call-arg]
+
+    @classmethod
+    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
+        return cls(buf[start:end])  # type: ignore[call-arg]
 
 
 class FrontendMessage(PGMessage):

@@ -14,7 +14,7 @@ from typing import ClassVar, Self
 from .._wire import Reader, Writer
 from ..constants import AuthenticationCode
 from ..exceptions import DecodingError
-from ._base import BackendMessage, FrontendMessage
+from ._base import BackendMessage, FrontendMessage, OpaqueData
 
 __all__ = [
     "AUTH_CLASSES",
@@ -238,18 +238,11 @@ class PasswordMessage(FrontendMessage):
 
 
 @dataclass(slots=True)
-class GSSResponse(FrontendMessage):
+class GSSResponse(OpaqueData, FrontendMessage):
     """GSSAPI or SSPI data from the client (identifier 'p')."""
 
     identifier = b"p"
     data: bytes = b""
-
-    def _write(self, w: Writer) -> None:
-        w.raw(self.data, "data")
-
-    @classmethod
-    def _read(cls, r: Reader) -> Self:
-        return cls(data=r.rest())
 
 
 @dataclass(slots=True)
@@ -275,15 +268,8 @@ class SASLInitialResponse(FrontendMessage):
 
 
 @dataclass(slots=True)
-class SASLResponse(FrontendMessage):
+class SASLResponse(OpaqueData, FrontendMessage):
     """A SASL message from the client after the first."""
 
     identifier = b"p"
     data: bytes = b""
-
-    def _write(self, w: Writer) -> None:
-        w.raw(self.data, "data")
-
-    @classmethod
-    def _read(cls, r: Reader) -> Self:
-        return cls(data=r.rest())

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from .._wire import Reader, Writer
-from ._base import BackendMessage, CommonMessage, FrontendMessage
+from ._base import BackendMessage, CommonMessage, FrontendMessage, OpaqueData
 
 __all__ = [
     "CopyBothResponse",
@@ -60,18 +60,11 @@ class CopyBothResponse(_CopyResponse):
 
 
 @dataclass(slots=True)
-class CopyData(CommonMessage):
+class CopyData(OpaqueData, CommonMessage):
     """A chunk of COPY data, in either direction."""
 
     identifier = b"d"
     data: bytes = b""
-
-    def _write(self, w: Writer) -> None:
-        w.raw(self.data, "data")
-
-    @classmethod
-    def _read(cls, r: Reader) -> Self:
-        return cls(data=r.rest())
 
 
 @dataclass(slots=True)
