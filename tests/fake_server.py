@@ -13,32 +13,42 @@ It is a test helper, not a database: statements are looked up in a small
 table (:data:`CANNED`, plus the transaction and ``SET``/``SHOW`` style
 commands drivers send on their own), and anything else is an error.
 
-Authentication is pluggable (:class:`AuthMethod`): :class:`TrustAuth`,
-:class:`CleartextPasswordAuth` and :class:`MD5PasswordAuth` are provided; a
-SCRAM implementation would be one more class with the same
-``authenticate(session)`` method.
+Authentication is pluggable (:class:`AuthMethod`); the one provided,
+:class:`PygwireAuth`, is :class:`pygwire.auth.ServerAuthenticator` with a
+table of users (:class:`Role`: a ``pg_hba.conf`` method and what
+``pg_authid`` would store), so what real clients prove is the library's own
+trust, password, md5 and SCRAM-SHA-256(-PLUS) code.
+
+TLS (:class:`ServerTLS`) is optional: with it the server answers SSLRequest
+with ``S`` and accepts direct SSL (PostgreSQL 17+, ALPN ``postgresql``).
+The TLS layer runs on memory BIOs over the session's socket, so the bytes
+of a direct-SSL ClientHello that the decoder already read (handed over in
+:class:`pygwire.messages.DirectSSLHandshake`) go to it unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import itertools
 import re
 import secrets
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import NoReturn, Protocol, Self
 
+from harness.postgres import make_self_signed_certificate
+
 from pygwire import BackendConnection, TransactionStatus
+from pygwire.auth import AuthMethod as MethodName
+from pygwire.auth import ServerAuthenticator, error_response
+from pygwire.exceptions import AuthenticationError
 from pygwire.messages import (
-    AuthenticationCleartextPassword,
-    AuthenticationMD5Password,
-    AuthenticationOk,
     BackendKeyData,
     Bind,
     BindComplete,
@@ -48,11 +58,13 @@ from pygwire.messages import (
     CommandComplete,
     DataRow,
     Describe,
+    DirectSSLHandshake,
     EmptyQueryResponse,
     ErrorResponse,
     Execute,
     FieldDescription,
     Flush,
+    FrontendMessage,
     GSSEncRequest,
     GSSEncResponse,
     NegotiateProtocolVersion,
@@ -62,7 +74,6 @@ from pygwire.messages import (
     ParameterStatus,
     Parse,
     ParseComplete,
-    PasswordMessage,
     PGMessage,
     PortalSuspended,
     Query,
@@ -87,13 +98,13 @@ __all__ = [
     "AuthMethod",
     "AuthenticationFailed",
     "CannedResult",
-    "CleartextPasswordAuth",
     "Column",
     "FakeServer",
     "FakeSession",
-    "MD5PasswordAuth",
+    "PygwireAuth",
+    "Role",
+    "ServerTLS",
     "SqlError",
-    "TrustAuth",
 ]
 
 HOST = "127.0.0.1"
@@ -466,59 +477,159 @@ class AuthMethod(Protocol):
     def authenticate(self, session: FakeSession) -> None: ...
 
 
-class TrustAuth:
-    """Everyone is let in."""
+@dataclass(frozen=True)
+class Role:
+    """A user the server knows: its ``pg_hba.conf`` method and its secret.
 
-    def authenticate(self, session: FakeSession) -> None:
-        session.send(AuthenticationOk())
+    ``secret`` is what ``pg_authid.rolpassword`` would hold: a plain
+    password, an ``md5`` hash (:func:`pygwire.auth.md5_stored`) or a SCRAM
+    verifier (``str(ScramVerifier.from_password(...))``); None for none.
+    """
 
-
-@dataclass
-class CleartextPasswordAuth:
-    """``password`` method: the client sends the password in clear."""
-
-    passwords: Mapping[str, str]
-
-    def authenticate(self, session: FakeSession) -> None:
-        session.send(AuthenticationCleartextPassword())
-        reply = session.read_message()
-        if not isinstance(reply, PasswordMessage):
-            session.reject("08P01", f"expected a password, got {type(reply).__name__}")
-        given = reply.password
-        if isinstance(given, bytes):
-            given = given.decode("utf-8", "replace")
-        expected = self.passwords.get(session.user)
-        if expected is None or not secrets.compare_digest(given, expected):
-            session.reject("28P01", f'password authentication failed for user "{session.user}"')
-        session.send(AuthenticationOk())
-
-
-def md5_answer(user: str, password: str, salt: bytes) -> str:
-    """What a client answers to an MD5 request: 'md5' + md5(md5(pw + user) + salt)."""
-    inner = hashlib.md5(f"{password}{user}".encode()).hexdigest()
-    return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
+    method: MethodName
+    secret: str | None = None
 
 
 @dataclass
-class MD5PasswordAuth:
-    """``md5`` method: the client proves it knows the password with a salted hash."""
+class PygwireAuth:
+    """Authentication by :class:`pygwire.auth.ServerAuthenticator`.
 
-    passwords: Mapping[str, str]
+    ``roles`` are the known users; any other user is asked for
+    ``default_method`` (the ``all`` line of ``pg_hba.conf``) with no stored
+    secret, so it fails exactly as a wrong password does (trust lets it in).
+    ``mock_secret`` is passed on (see :class:`pygwire.auth.ScramServer`).
+    On failure the session gets :func:`pygwire.auth.error_response` (FATAL,
+    PostgreSQL's SQLSTATE) and the error is kept in ``session.auth_error``.
+    """
+
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    default_method: MethodName = "trust"
+    mock_secret: bytes = b""
 
     def authenticate(self, session: FakeSession) -> None:
-        salt = secrets.token_bytes(4)
-        session.send(AuthenticationMD5Password(salt=salt))
-        reply = session.read_message()
-        if not isinstance(reply, PasswordMessage):
-            session.reject("08P01", f"expected a password, got {type(reply).__name__}")
-        given = reply.password
-        if isinstance(given, bytes):
-            given = given.decode("utf-8", "replace")
-        password = self.passwords.get(session.user)
-        expected = md5_answer(session.user, password, salt) if password is not None else ""
-        if not expected or not secrets.compare_digest(given, expected):
-            session.reject("28P01", f'password authentication failed for user "{session.user}"')
-        session.send(AuthenticationOk())
+        role = self.roles.get(session.user, Role(self.default_method))
+        authenticator = ServerAuthenticator(
+            role.method,
+            session.user,
+            role.secret,
+            tls_certificate=session.tls_certificate,
+            mock_secret=self.mock_secret,
+        )
+        session.authenticator = authenticator
+        try:
+            answers = authenticator.start()
+            while True:
+                for answer in answers:
+                    session.send(answer)
+                if authenticator.authenticated:
+                    return
+                reply = session.read_message()
+                # The BackendConnection decodes nothing else.
+                assert isinstance(reply, FrontendMessage), reply
+                answers = authenticator.handle(reply)
+        except AuthenticationError as exc:
+            session.auth_error = exc
+            session.send(error_response(exc))
+            session.flush()
+            raise AuthenticationFailed(exc.message) from exc
+
+
+#: Everyone is let in.
+TRUST = PygwireAuth()
+
+
+# --------------------------------------------------------------------------
+# TLS
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """The server's certificate and key (PEM files)."""
+
+    certfile: Path
+    keyfile: Path
+
+    @classmethod
+    def self_signed(cls, directory: Path) -> ServerTLS:
+        """A new self-signed certificate for 127.0.0.1 and localhost, made
+        with the ``openssl`` command; the certificate is its own CA."""
+        cert, key = make_self_signed_certificate(directory, use_openssl=True)
+        return cls(cert, key)
+
+    @property
+    def der(self) -> bytes:
+        """The certificate in DER, as channel binding hashes it."""
+        return ssl.PEM_cert_to_DER_cert(self.certfile.read_text())
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # PostgreSQL's default
+        context.load_cert_chain(self.certfile, self.keyfile)
+        context.set_alpn_protocols(["postgresql"])
+        return context
+
+
+class _TLSLayer:
+    """A server-side TLS connection on memory BIOs over a plain socket.
+
+    ``received`` are ciphertext bytes already read from the socket (the
+    start of a direct-SSL ClientHello); the rest is read as needed.
+    """
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext, received: bytes) -> None:
+        self.sock = sock
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._incoming.write(received)
+        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+
+    def _write_out(self) -> None:
+        data = self._outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _read_in(self) -> bool:
+        """Read ciphertext into the BIO; False at end of stream."""
+        data = self.sock.recv(65536)
+        if not data:
+            self._incoming.write_eof()
+            return False
+        self._incoming.write(data)
+        return True
+
+    def handshake(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._write_out()
+                if not self._read_in():
+                    raise _ClientGone from None
+        self._write_out()
+
+    def recv(self) -> bytes:
+        """Plaintext; b"" once the client closed the connection."""
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                self._write_out()
+                if not self._read_in():
+                    return b""
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+    def sendall(self, data: bytes) -> None:
+        self.tls.write(data)
+        self._write_out()
+
+    def close(self) -> None:
+        """Send close_notify (as PostgreSQL's SSL_shutdown) if still possible."""
+        with contextlib.suppress(ssl.SSLError, OSError):
+            self.tls.unwrap()
+        with contextlib.suppress(OSError):
+            self._write_out()
 
 
 # --------------------------------------------------------------------------
@@ -566,9 +677,18 @@ class FakeSession:
         #: Every message received and sent, in order.
         self.log = _SessionLog()
         self.saw_terminate = False
+        #: The authentication exchange, and the error that ended it if any.
+        self.authenticator: ServerAuthenticator | None = None
+        self.auth_error: AuthenticationError | None = None
+        #: The server's DER certificate once the session runs over TLS.
+        self.tls_certificate: bytes | None = None
+        #: True for direct SSL, False after SSLRequest, None without TLS.
+        self.direct_tls: bool | None = None
+        self.alpn_protocol: str | None = None
         self.parameters: dict[str, str] = {}
         self.status = TransactionStatus.IDLE
         self.done = threading.Event()
+        self._tls: _TLSLayer | None = None
         self._out = bytearray()
         self._messages = self._message_stream()
         self._statements: dict[str, _Prepared] = {}
@@ -589,7 +709,13 @@ class FakeSession:
     def flush(self) -> None:
         if self._out:
             data, self._out = bytes(self._out), bytearray()
-            self.sock.sendall(data)
+            if self._tls is not None:
+                self._tls.sendall(data)
+            else:
+                self.sock.sendall(data)
+
+    def _recv(self) -> bytes:
+        return self._tls.recv() if self._tls is not None else self.sock.recv(65536)
 
     def _message_stream(self) -> Iterator[PGMessage]:
         # Messages are decoded one at a time, each after the replies to the
@@ -597,7 +723,7 @@ class FakeSession:
         # the phase both sides agree on.
         while True:
             self.flush()
-            data = self.sock.recv(65536)
+            data = self._recv()
             if not data:
                 return
             for msg in self.conn.receive(data):
@@ -635,6 +761,8 @@ class FakeSession:
         finally:
             with contextlib.suppress(OSError):
                 self.flush()
+            if self._tls is not None:
+                self._tls.close()
             self.done.set()
 
     def _startup(self) -> bool:
@@ -642,7 +770,17 @@ class FakeSession:
         while True:
             msg = self.read_message()
             if isinstance(msg, SSLRequest):
-                self.send(SSLResponse.NOT_SUPPORTED)
+                if self.server.tls is None or self._tls is not None:
+                    self.send(SSLResponse.NOT_SUPPORTED)
+                else:
+                    self.send(SSLResponse.SUPPORTED)
+                    self.flush()
+                    self._start_tls(b"", direct=False)
+            elif isinstance(msg, DirectSSLHandshake):
+                # Without TLS PostgreSQL closes the connection (so does a
+                # direct-SSL client that did not ask for ALPN postgresql).
+                if self.server.tls is None or not self._start_tls(msg.data, direct=True):
+                    return False
             elif isinstance(msg, GSSEncRequest):
                 self.send(GSSEncResponse.NOT_SUPPORTED)
             elif isinstance(msg, CancelRequest):
@@ -682,6 +820,18 @@ class FakeSession:
         self.secret_key = secrets.token_bytes(key_size)
         self.send(BackendKeyData(process_id=self.process_id, secret_key=self.secret_key))
         self.send(ReadyForQuery(status=self.status))
+        return True
+
+    def _start_tls(self, received: bytes, *, direct: bool) -> bool:
+        """TLS handshake; False if a direct-SSL client did not select ALPN."""
+        assert self.server.tls_context is not None
+        self._tls = _TLSLayer(self.sock, self.server.tls_context, received)
+        self._tls.handshake()
+        self.alpn_protocol = self._tls.tls.selected_alpn_protocol()
+        if direct and self.alpn_protocol != "postgresql":
+            return False
+        self.direct_tls = direct
+        self.tls_certificate = self.server.tls_certificate
         return True
 
     def _negotiate(self, startup: StartupMessage) -> None:
@@ -897,19 +1047,24 @@ class FakeServer:
     """A PostgreSQL-compatible test server on 127.0.0.1 (use as a context manager).
 
     ``auth`` decides the authentication exchange (trust by default);
-    ``canned`` adds statements to :data:`CANNED`; ``newest_minor`` is the
-    newest protocol minor version accepted (2: protocol 3.2).
+    ``tls`` turns TLS on (SSLRequest and direct SSL); ``canned`` adds
+    statements to :data:`CANNED`; ``newest_minor`` is the newest protocol
+    minor version accepted (2: protocol 3.2).
     """
 
     def __init__(
         self,
         auth: AuthMethod | None = None,
         *,
+        tls: ServerTLS | None = None,
         canned: Mapping[str, tuple[tuple[int, ...], CannedResult]] | None = None,
         newest_minor: int = 2,
         server_version: str = "18.0",
     ) -> None:
-        self.auth: AuthMethod = auth if auth is not None else TrustAuth()
+        self.auth: AuthMethod = auth if auth is not None else TRUST
+        self.tls = tls
+        self.tls_context = tls.context() if tls is not None else None
+        self.tls_certificate = tls.der if tls is not None else None
         self.canned = {**CANNED, **{normalize(k): v for k, v in (canned or {}).items()}}
         self.newest_minor = newest_minor
         self.server_version = server_version

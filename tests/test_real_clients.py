@@ -17,7 +17,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import pg8000.dbapi
@@ -26,13 +26,7 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
-from fake_server import (
-    PEOPLE,
-    CleartextPasswordAuth,
-    FakeServer,
-    FakeSession,
-    MD5PasswordAuth,
-)
+from fake_server import PEOPLE, FakeServer, FakeSession, PygwireAuth, Role
 from pygwire import ConnectionPhase, FrontendConnection, StartupRequestCode
 from pygwire.messages import (
     BackendKeyData,
@@ -241,9 +235,9 @@ def test_psycopg_protocol_3_0_cancel(server: FakeServer) -> None:
 
 
 @pytest.mark.parametrize("method", ["password", "md5"])
-def test_psycopg_password_auth(method: str) -> None:
-    auth = CleartextPasswordAuth if method == "password" else MD5PasswordAuth
-    with FakeServer(auth(passwords={"alice": "s3cret"})) as server:
+def test_psycopg_password_auth(method: Literal["password", "md5"]) -> None:
+    """More methods and peers: test_server_auth.py."""
+    with FakeServer(PygwireAuth({"alice": Role(method, "s3cret")})) as server:
         with psycopg.connect(server.dsn("alice", password="s3cret", sslmode="disable")) as conn:
             session = server.session(conn.info.backend_pid)
             assert conn.execute("select 1").fetchone() == (1,)

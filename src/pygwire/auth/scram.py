@@ -385,9 +385,21 @@ class ScramServer:
             raise AuthenticationError("client requires an unsupported SCRAM extension", "0A000")
         if not bare.startswith("n="):
             raise AuthenticationError("SCRAM client-first message lacks the user name attribute")
-        _user, sep, nonce_attr = bare.partition(",r=")  # PostgreSQL ignores the name
-        if not sep or "," in nonce_attr:
+        # n=name,r=nonce[,extensions].  PostgreSQL ignores the name and, as
+        # RFC 5802 requires, any optional extension after the nonce (each
+        # still an attribute: a letter and "="); refusing them, as this did
+        # before, turned away clients that PostgreSQL accepts.
+        _user, *after_user = bare.split(",")
+        if (
+            not after_user
+            or not after_user[0].startswith("r=")
+            or not all(
+                ext[:1].isascii() and ext[:1].isalpha() and ext[1:2] == "="
+                for ext in after_user[1:]
+            )
+        ):
             raise AuthenticationError("malformed SCRAM client-first message (nonce)")
+        nonce_attr = after_user[0][2:]
         _check_nonce(nonce_attr, "client")
         self._gs2 = f"{flag},,".encode()
         self._nonce = nonce_attr + self._nonce_part
