@@ -166,7 +166,17 @@ def _constant_wire(wire: bytes) -> Callable[[PGMessage], bytes]:
 
 
 def _parse_empty(cls: type[PGMessage], buf: bytes, start: int, end: int) -> PGMessage:
-    return cls() if start == end else cls._parse_strict(buf, start, end)
+    if start != end:
+        return cls._parse_strict(buf, start, end)
+    # A fieldless message has empty slots, so it cannot be changed: one
+    # shared instance per class serves every Sync, ParseComplete, ...
+    msg = _SHARED.get(cls)
+    if msg is None:
+        msg = _SHARED[cls] = cls()
+    return msg
+
+
+_SHARED: dict[type[PGMessage], PGMessage] = {}
 
 
 class OpaqueData(PGMessage):

@@ -51,11 +51,6 @@ _EXECUTE_ALL = b"E\0\0\0\x09\0\0\0\0\0"
 _ONE_FORMAT = (b"\0\x01\0\0", b"\0\x01\0\x01")
 
 
-def _text(buf: bytes, start: int, end: int) -> str:
-    """Fast path: UTF-8 text (names are usually empty: skip the decode)."""
-    return buf[start:end].decode("utf-8") if end > start else ""
-
-
 __all__ = [
     "Bind",
     "BindComplete",
@@ -120,8 +115,8 @@ class Parse(FrontendMessage):
             n = (buf[z2 + 1] << 8) | buf[z2 + 2]
             if z2 + 3 + 4 * n == end:
                 try:
-                    statement = _text(buf, start, z1)
-                    query = _text(buf, z1 + 1, z2)
+                    statement = buf[start:z1].decode("utf-8") if z1 > start else ""
+                    query = buf[z1 + 1 : z2].decode("utf-8")
                 except UnicodeDecodeError:
                     pass
                 else:
@@ -201,7 +196,11 @@ class Bind(FrontendMessage):
                 results, pos = _int16s(buf, pos)
                 if pos == end:
                     return cls(
-                        _text(buf, start, z1), _text(buf, z1 + 1, z2), formats, values, results
+                        buf[start:z1].decode("utf-8") if z1 > start else "",
+                        buf[z1 + 1 : z2].decode("utf-8") if z2 > z1 + 1 else "",
+                        formats,
+                        values,
+                        results,
                     )
         except (ValueError, IndexError, struct.error):  # ValueError includes bad UTF-8
             pass
@@ -249,7 +248,8 @@ class _KindAndName(FrontendMessage):
             kind = _KINDS.get(buf[start])
             if kind is not None:
                 try:
-                    return cls(kind, _text(buf, start + 1, end - 1))
+                    name = buf[start + 1 : end - 1].decode("utf-8") if end - start > 2 else ""
+                    return cls(kind, name)
                 except UnicodeDecodeError:
                     pass
         return cls._parse_strict(buf, start, end)
@@ -304,7 +304,8 @@ class Execute(FrontendMessage):
         z = buf.find(b"\0", start, end)
         if z >= 0 and z + 5 == end:
             try:
-                return cls(_text(buf, start, z), _I32.unpack_from(buf, z + 1)[0])
+                portal = buf[start:z].decode("utf-8") if z > start else ""
+                return cls(portal, _I32.unpack_from(buf, z + 1)[0])
             except UnicodeDecodeError:
                 pass
         return cls._parse_strict(buf, start, end)
