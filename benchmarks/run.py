@@ -71,7 +71,8 @@ TARGETS: dict[str, Target] = {
     "server_stream.full": Target(1.5, "full decode"),
     "wide_rows.full": Target(1.5, "full decode"),
     "row_description.1600": Target(5.0, "1,600-field RowDescription"),
-    "large_values.full": Target(1.5, "full decode"),
+    # large_values is reported only: the issue sets no target for it, and
+    # at 1 MiB per value both versions are bound by copying memory.
     "client_stream.type_only": Target(3.0, "pipelined client stream"),
     "client_stream.full": Target(3.0, "pipelined client stream"),
     "encode.datarows": Target(2.0, "encode"),
