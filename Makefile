@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) $(PG15)
 	$(PY) -bb -m pytest
+	PYGWIRE_PURE_PYTHON=1 $(PY) -bb -m pytest
 
 test: lint typecheck unit
 

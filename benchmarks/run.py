@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,10 +142,11 @@ def ensure_ref_venv() -> Path:
     return python
 
 
-def child_env() -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for every subprocess: no PYTHONPATH leaking in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONHASHSEED"] = "0"
+    env.update(extra or {})
     return env
 
 
@@ -153,15 +154,31 @@ class RunError(Exception):
     pass
 
 
-def run_json(cmd: Sequence[str], timeout: float = 900.0) -> dict[str, Any]:
-    """Run a benchmark subprocess and parse the JSON it prints."""
+def framing_of(python: Path, env: Mapping[str, str]) -> str:
+    """Which framing code that interpreter's pygwire runs: "c" or "python"."""
+    code = "from pygwire import _framing as f; print(f.implementation())"
+    proc = subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=child_env(env),
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
+
+
+def run_json(
+    cmd: Sequence[str], timeout: float = 900.0, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run a benchmark subprocess (``env``: extra variables) and parse the JSON it prints."""
     proc = subprocess.run(
         list(cmd),
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
-        env=child_env(),
+        env=child_env(env),
         timeout=timeout,
     )
     if proc.returncode != 0:
@@ -193,6 +210,7 @@ class Results:
     implementations: dict[str, dict[str, str]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    framing: str = "unknown"
 
     def get(self, who: str, workload: str) -> Series:
         return self.series.setdefault((who, workload), Series())
@@ -298,6 +316,12 @@ class Options:
     memory: bool
     json_path: Path | None
     strict: bool
+    pure_python: bool = False
+
+    def side_env(self, who: str) -> dict[str, str]:
+        """Extra environment of one side's subprocesses: with --pure-python
+        the current pygwire runs its pure-Python framing."""
+        return {"PYGWIRE_PURE_PYTHON": "1"} if who == "current" and self.pure_python else {}
 
     @property
     def e2e_rows(self) -> int:
@@ -343,6 +367,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     p.add_argument("--no-memory", action="store_true", help="skip the memory workload")
     p.add_argument("--json", type=Path, help="also write every measurement to this file")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument(
+        "--pure-python",
+        action="store_true",
+        default=env.get("PYGWIRE_PURE_PYTHON", "") not in ("", "0"),
+        help="run the current pygwire with PYGWIRE_PURE_PYTHON=1, i.e. without its compiled "
+        "framing (also on when PYGWIRE_PURE_PYTHON is set here)",
+    )
     a = p.parse_args(argv)
     if a.rounds < 1 or a.repeats < 1 or a.e2e_repeats < 1 or a.scale <= 0:
         p.error("--rounds, --repeats and --e2e-repeats must be >= 1, --scale > 0")
@@ -356,6 +387,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         memory=not a.no_memory,
         json_path=a.json,
         strict=a.strict,
+        pure_python=a.pure_python,
     )
 
 
@@ -384,18 +416,19 @@ def run_micro(opts: Options, pythons: dict[str, Path], data: Path, results: Resu
                 cmd += ["--only", *opts.only]
 
             def one(c: list[str] = cmd, w: str = who) -> None:
-                results.add(w, run_json(c))
+                results.add(w, run_json(c, env=opts.side_env(w)))
 
             attempt(results, f"{who} micro round {r + 1}", one)
 
 
-def run_memory(pythons: dict[str, Path], data: Path, results: Results) -> None:
+def run_memory(opts: Options, pythons: dict[str, Path], data: Path, results: Results) -> None:
     script = str(BENCH_DIR / "workloads.py")
     for who, python in pythons.items():
         print(f"memory: {who}", file=sys.stderr)
 
         def one(w: str = who, py: Path = python) -> None:
-            payload = run_json([str(py), script, "memory", "--data", str(data)])
+            cmd = [str(py), script, "memory", "--data", str(data)]
+            payload = run_json(cmd, env=opts.side_env(w))
             results.memory[w] = payload["results"]["memory"]
 
         attempt(results, f"{who} memory", one)
@@ -424,7 +457,7 @@ def run_e2e(opts: Options, pythons: dict[str, Path], results: Results) -> None:
                 cmd = clients[who]
 
                 def one(c: list[str] = cmd, w: str = who) -> None:
-                    payload = run_json(c)
+                    payload = run_json(c, env=opts.side_env(w))
                     if w == "drivers":
                         for name, result in payload["results"].items():
                             results.add(name, {"results": {"e2e": result}})
@@ -448,7 +481,8 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
     cur_impl = results.implementations.get("current", {})
     ref_impl = results.implementations.get("reference", {})
     out.append(
-        f"current:   pygwire {cur_impl.get('version', '?')} ({cur_impl.get('file', '?')})\n"
+        f"current:   pygwire {cur_impl.get('version', '?')} ({cur_impl.get('file', '?')}), "
+        f"framing: {results.framing}\n"
         f"reference: pygwire {ref_impl.get('version', '?')} ({ref_impl.get('file', '?')})\n"
         f"python {cur_impl.get('python', '?')}, {os.cpu_count()} CPUs; {opts.rounds} rounds "
         f"alternating, each the best of {opts.repeats} (end to end: {opts.e2e_repeats}); "
@@ -646,14 +680,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
     started = time.perf_counter()
     pythons = {"current": Path(sys.executable), "reference": ensure_ref_venv()}
-    results = Results()
+    results = Results(framing=framing_of(pythons["current"], opts.side_env("current")))
     with tempfile.TemporaryDirectory(prefix="pygwire-bench-") as tmp:
         data = Path(tmp)
         print(f"preparing inputs in {data} ...", file=sys.stderr)
         manifest = prepare(data, Sizes().scaled(opts.scale))
         run_micro(opts, pythons, data, results)
         if opts.memory:
-            run_memory(pythons, data, results)
+            run_memory(opts, pythons, data, results)
     if opts.e2e:
         run_e2e(opts, pythons, results)
     for who, expect in (("current", None), ("reference", REF_VERSION)):
@@ -667,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps(
                 {
                     "implementations": results.implementations,
+                    "framing": results.framing,
                     "series": {f"{who}/{w}": s.__dict__ for (who, w), s in results.series.items()},
                     "memory": results.memory,
                     "errors": results.errors,

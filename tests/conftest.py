@@ -32,3 +32,12 @@ def pg18_ssl() -> Iterator[PostgresServer]:
     """PostgreSQL 18 built with OpenSSL, ssl=on with a self-signed certificate."""
     with PostgresServer(18, ssl=True) as server:
         yield server
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which framing code this session tests: the compiled twin or the reference."""
+    from pygwire import _framing  # noqa: PLC0415 - only once the session starts
+
+    impl = _framing.implementation()
+    where = _framing.decode_frames.__module__ if impl == "python" else "pygwire._cframing"
+    return f"pygwire framing: {impl} ({where})"

@@ -7,6 +7,7 @@ tracking in :mod:`pygwire.state_machine`, and both together in
 :mod:`pygwire.connection`.
 """
 
+from ._framing import implementation
 from .codec import BackendMessageDecoder, FrontendMessageDecoder
 from .connection import BackendConnection, Connection, FrontendConnection
 from .constants import (
@@ -48,4 +49,5 @@ __all__ = [
     "StateMachineError",
     "TransactionStatus",
     "__version__",
+    "implementation",
 ]

@@ -12,6 +12,13 @@ pure-Python version stays the reference:
   :func:`read_row_description` handle the messages whose size grows with
   the result.
 
+The compiled twin, ``pygwire._cframing`` (``_cframing.c``), replaces
+:func:`decode_frames`, :func:`split_data_row`, :func:`encode_data_row`,
+:func:`cstring_payload` and :func:`row_description_fields` when it was
+built, unless the environment variable ``PYGWIRE_PURE_PYTHON`` is set
+(to anything but ``""`` or ``"0"``) when pygwire is imported.
+:func:`implementation` tells which is in use.
+
 Buffering strategy: ``buf`` is an immutable ``bytes`` object and ``pos``
 the read position in it.  Fed chunks wait in a list and are joined into
 ``buf`` only when a frame needs more bytes than ``buf`` still has, so each
@@ -21,6 +28,7 @@ byte is copied a bounded number of times however the stream is chunked (a
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections import deque
@@ -37,8 +45,11 @@ if TYPE_CHECKING:
 __all__ = [
     "FrameBuffer",
     "Parser",
+    "IMPLEMENTATION",
+    "cstring_payload",
     "decode_frames",
     "encode_data_row",
+    "implementation",
     "read_row_description",
     "row_description_fields",
     "split_data_row",
@@ -50,8 +61,8 @@ _I32 = struct.Struct("!i")
 _U16 = struct.Struct("!H")
 # table_oid, column_attr, type_oid, type_size, type_modifier, format_code
 _FIELD = struct.Struct("!IhIhih")
-# A RowDescription field: a name without NUL, its terminator, 18 bytes.
-_FIELD_RE = re.compile(rb"([^\0]*)\0(.{18})", re.DOTALL)
+# A RowDescription field's end: the name's terminator and 18 fixed bytes.
+_FIELD_SPLIT = re.compile(rb"\0(.{18})", re.DOTALL)
 
 _NULL = b"\xff\xff\xff\xff"
 # Length words of values shorter than 1 KiB, made once: a list lookup is
@@ -305,7 +316,7 @@ def cstring_payload(buf: bytes, start: int, end: int) -> str | None:
     """The text of a payload that is exactly one UTF-8 C string (Query,
     CommandComplete), or None if it is not (the strict parser then says
     precisely why)."""
-    if buf.find(b"\0", start, end) == end - 1:
+    if end > start and buf.find(b"\0", start, end) == end - 1:
         try:
             return buf[start : end - 1].decode("utf-8")
         except UnicodeDecodeError:
@@ -317,28 +328,23 @@ def row_description_fields(buf: bytes, start: int, end: int, make: type[Any]) ->
     """Fast path for a RowDescription payload: the field tuples, or None
     when the strict reader must decide.
 
-    The per-field loop runs in C: one regex pass tiles the payload into
-    (name, 18-byte trailer) pairs, the names are decoded in one go and the
+    The per-field loop runs in C: one regex split cuts the payload into
+    names and 18-byte trailers, the names are decoded in one go and the
     trailers unpacked in one go, and ``make`` tuples are built by ``map``.
     """
     if end - start < 2:
         return None
     count = (buf[start] << 8) | buf[start + 1]
-    body = buf[start + 2 : end]
-    if not count:
-        return [] if not body else None
-    pairs = _FIELD_RE.findall(body)
-    if len(pairs) != count:
-        return None
-    names_raw, trailers = zip(*pairs, strict=True)
-    # The matches tile the payload exactly only if their lengths add up.
-    if sum(map(len, names_raw)) + 19 * count != len(body):
+    # Splitting at "NUL + 18 bytes" yields name, trailer, name, trailer, ...
+    # and a last piece that must be empty: the fields tile the payload.
+    parts = _FIELD_SPLIT.split(buf[start + 2 : end])
+    if len(parts) != 2 * count + 1 or parts[-1]:
         return None
     try:
-        names = b"\0".join(names_raw).decode("utf-8").split("\0")
+        names = b"\0".join(parts[0:-1:2]).decode("utf-8").split("\0")
     except UnicodeDecodeError:
         return None
-    flat = struct.unpack("!" + "IhIhih" * count, b"".join(trailers))
+    flat = struct.unpack("!" + "IhIhih" * count, b"".join(parts[1::2]))
     columns = zip(names, *(flat[i::6] for i in range(6)), strict=True)
     return list(map(tuple.__new__, repeat(make, count), columns))
 
@@ -366,3 +372,31 @@ def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
         pos = z + 19
     r.pos = pos
     return out
+
+
+# -- the compiled twin ----------------------------------------------------------
+
+#: ``"c"`` when the functions above that have a compiled twin are replaced
+#: by it, ``"python"`` when this module's own code runs.
+IMPLEMENTATION = "python"
+
+if os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from ._cframing import (
+            cstring_payload,
+            decode_frames,
+            encode_data_row,
+            row_description_fields,
+            split_data_row,
+        )
+    except ImportError:  # not built (no compiler at install time): stay pure Python
+        pass
+    else:
+        IMPLEMENTATION = "c"
+
+
+def implementation() -> str:
+    """Which framing code runs: ``"c"`` (the compiled ``pygwire._cframing``)
+    or ``"python"`` (the reference, when the extension was not built or
+    ``PYGWIRE_PURE_PYTHON`` is set)."""
+    return IMPLEMENTATION

@@ -1,0 +1,1147 @@
+/*
+ * pygwire._cframing: the compiled twin of pygwire/_framing.py.
+ *
+ * Why C against the CPython API and not Cython:
+ *
+ * - Building it takes a C compiler and Python's headers, nothing else:
+ *   the build stays plain setuptools (setup.py only declares the optional
+ *   extension), there is no build-time dependency to pin, and no generated
+ *   file to keep in step with its source.  Cython would have to be a build
+ *   requirement, or its multi-thousand-line output would be committed.
+ * - The extension is optional: where no compiler is found, or the build
+ *   fails, the package installs without it and runs the pure-Python
+ *   reference.  pygwire keeps zero runtime dependencies either way.
+ * - The functions are a few hundred lines of loops over a byte buffer;
+ *   what matters is exact control over every bounds check, every
+ *   reference and every error raised, which is plainest in C.
+ *
+ * The contract: each function behaves exactly like its namesake in
+ * _framing.py (same results, same exception types, messages, arguments
+ * and offsets, same updates to the FrameBuffer) for the arguments the
+ * decoders pass: a ``bytes`` buffer with 0 <= start <= end <= len(buf),
+ * ``int`` limits and offsets.  Outside that domain the Python code reads
+ * wrapped-around or truncated windows; here it is refused with TypeError
+ * or ValueError, and nothing is ever read outside the buffer.
+ * tests/test_cframing.py runs both versions side by side.
+ *
+ * FrameBuffer stays the Python class: decode_frames reads fb.buf and
+ * fb.pos once per batch, writes fb.pos back, and calls fb._ensure() only
+ * when a frame spans fed chunks, so a C type would save little.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* -- module state --------------------------------------------------------- */
+
+typedef struct {
+    PyObject *ProtocolError;
+    PyObject *FramingError;
+    PyObject *DecodingError;
+    PyObject *tuple_new;      /* tuple.__new__ */
+    PyObject *str_buf;
+    PyObject *str_pos;
+    PyObject *str_pending;
+    PyObject *str_ensure;
+    PyObject *str_append;
+    PyObject *str_DataRow;
+    PyObject *framing_kwnames; /* ("identifier", "length") */
+    Py_ssize_t max_message_length;
+} State;
+
+static inline State *
+get_state(PyObject *module)
+{
+    return (State *)PyModule_GetState(module);
+}
+
+/* -- helpers -------------------------------------------------------------- */
+
+static inline uint32_t
+be_u32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline uint16_t
+be_u16(const unsigned char *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/* Two's complement without implementation-defined conversions. */
+static inline int32_t
+be_i32(const unsigned char *p)
+{
+    uint32_t u = be_u32(p);
+    return u <= 0x7FFFFFFFu ? (int32_t)u : -(int32_t)(~u) - 1;
+}
+
+static inline int16_t
+be_i16(const unsigned char *p)
+{
+    uint16_t u = be_u16(p);
+    return u <= 0x7FFFu ? (int16_t)u : (int16_t)(-(int16_t)(uint16_t)~u - 1);
+}
+
+/*
+ * Arguments as the Python functions take them: positional or by keyword.
+ * Fills out[0..nmax) with borrowed references (NULL for an omitted
+ * optional one).  The common call, all positional, costs a copy.
+ */
+static int
+parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+           const char *const *names, Py_ssize_t nreq, Py_ssize_t nmax, PyObject **out)
+{
+    Py_ssize_t i, k, nkw;
+
+    if (nargs > nmax) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional arguments but %zd were given",
+                     fname, nmax, nargs);
+        return -1;
+    }
+    for (i = 0; i < nmax; i++) {
+        out[i] = i < nargs ? args[i] : NULL;
+    }
+    nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        for (i = 0; i < nmax; i++) {
+            if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) {
+                break;
+            }
+        }
+        if (i == nmax) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname,
+                         key);
+            return -1;
+        }
+        if (out[i] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (i = 0; i < nreq; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static inline Py_ssize_t
+as_ssize(PyObject *obj)
+{
+    if (PyLong_CheckExact(obj)) {
+        return PyLong_AsSsize_t(obj);
+    }
+    return PyNumber_AsSsize_t(obj, PyExc_OverflowError);
+}
+
+/* A ``bytes`` buffer and a window 0 <= start <= end <= len(buf) in it. */
+static int
+get_window(PyObject *const *a, const char *fname, Py_ssize_t *start, Py_ssize_t *end)
+{
+    if (!PyBytes_Check(a[0])) {
+        PyErr_Format(PyExc_TypeError, "%s() needs a bytes buffer, not %.100s", fname,
+                     Py_TYPE(a[0])->tp_name);
+        return -1;
+    }
+    *start = as_ssize(a[1]);
+    if (*start == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *end = as_ssize(a[2]);
+    if (*end == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*start < 0 || *start > *end || *end > PyBytes_GET_SIZE(a[0])) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s(): window %zd:%zd is not inside the %zd-byte buffer", fname, *start,
+                     *end, PyBytes_GET_SIZE(a[0]));
+        return -1;
+    }
+    return 0;
+}
+
+/* seq[i] as a new reference; lists without a call. */
+static inline PyObject *
+seq_item(PyObject *seq, Py_ssize_t i)
+{
+    if (PyList_CheckExact(seq) && i < PyList_GET_SIZE(seq)) {
+        return Py_NewRef(PyList_GET_ITEM(seq, i));
+    }
+    return PySequence_GetItem(seq, i);
+}
+
+/* Raise DecodingError(message, offset, reason); reason is consumed. */
+static void
+raise_decoding_error(State *st, PyObject *message, Py_ssize_t offset, PyObject *reason)
+{
+    PyObject *exc, *off;
+
+    if (reason == NULL) {
+        return;
+    }
+    off = PyLong_FromSsize_t(offset);
+    if (off == NULL) {
+        Py_DECREF(reason);
+        return;
+    }
+    {
+        PyObject *args[3] = {message, off, reason};
+        exc = PyObject_Vectorcall(st->DecodingError, args, 3, NULL);
+    }
+    Py_DECREF(off);
+    Py_DECREF(reason);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+}
+
+/* _framing._length_error: FramingError(reason, identifier=..., length=...). */
+static void
+raise_length_error(State *st, unsigned int ident, uint32_t length, PyObject *limit,
+                   int limit_negative)
+{
+    PyObject *type_byte, *reason, *length_obj, *exc;
+    char c = (char)ident;
+
+    type_byte = PyBytes_FromStringAndSize(&c, 1);
+    if (type_byte == NULL) {
+        return;
+    }
+    if (limit_negative) {
+        reason = PyUnicode_FromFormat("unknown message type %R", type_byte);
+    }
+    else {
+        reason = PyUnicode_FromFormat("message %R declares length %lu; allowed is 4 to %S",
+                                      type_byte, (unsigned long)length, limit);
+    }
+    length_obj = PyLong_FromUnsignedLong(length);
+    if (reason == NULL || length_obj == NULL) {
+        Py_XDECREF(reason);
+        Py_XDECREF(length_obj);
+        Py_DECREF(type_byte);
+        return;
+    }
+    {
+        PyObject *args[3] = {reason, type_byte, length_obj};
+        exc = PyObject_Vectorcall(st->FramingError, args, 1, st->framing_kwnames);
+    }
+    Py_DECREF(reason);
+    Py_DECREF(type_byte);
+    Py_DECREF(length_obj);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+}
+
+/*
+ * ``fb.pos = pos`` while an exception is pending: the Python code does it
+ * in an ``except`` clause.  If the assignment itself fails, its error
+ * propagates with the first one as its context, as in Python.
+ */
+static void
+set_pos_keeping_error(State *st, PyObject *fb, Py_ssize_t pos)
+{
+    PyObject *pos_obj;
+    int rc = -1;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException(), *exc2;
+
+    pos_obj = PyLong_FromSsize_t(pos);
+    if (pos_obj != NULL) {
+        rc = PyObject_SetAttr(fb, st->str_pos, pos_obj);
+        Py_DECREF(pos_obj);
+    }
+    if (rc == 0) {
+        PyErr_SetRaisedException(exc);
+        return;
+    }
+    exc2 = PyErr_GetRaisedException();
+    PyException_SetContext(exc2, exc); /* steals exc */
+    PyErr_SetRaisedException(exc2);
+#else
+    PyObject *type, *value, *tb, *type2, *value2, *tb2;
+
+    PyErr_Fetch(&type, &value, &tb);
+    pos_obj = PyLong_FromSsize_t(pos);
+    if (pos_obj != NULL) {
+        rc = PyObject_SetAttr(fb, st->str_pos, pos_obj);
+        Py_DECREF(pos_obj);
+    }
+    if (rc == 0) {
+        PyErr_Restore(type, value, tb);
+        return;
+    }
+    PyErr_Fetch(&type2, &value2, &tb2);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyErr_NormalizeException(&type2, &value2, &tb2);
+    if (value != NULL && tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    if (value2 != NULL && value != NULL) {
+        PyException_SetContext(value2, value); /* steals value */
+        value = NULL;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Restore(type2, value2, tb2);
+#endif
+}
+
+/* -- decode_frames -------------------------------------------------------- */
+
+static const char *const decode_frames_names[] = {"fb",  "limits", "parsers",
+                                                  "out", "sizes",  "hold"};
+
+static PyObject *
+decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    State *st = get_state(module);
+    PyObject *a[6];
+    PyObject *fb, *limits, *parsers, *out;
+    PyObject *append = NULL, *append_size = NULL;
+    PyObject *buf = NULL;
+    long hold = -1;
+
+    if (parse_args("decode_frames", args, nargs, kwnames, decode_frames_names, 5, 6, a) < 0) {
+        return NULL;
+    }
+    fb = a[0];
+    limits = a[1];
+    parsers = a[2];
+    out = a[3];
+    if (a[5] != NULL) {
+        int overflow;
+        long long h;
+
+        if (!PyLong_Check(a[5])) {
+            PyErr_Format(PyExc_TypeError, "decode_frames(): hold must be an int, not %.100s",
+                         Py_TYPE(a[5])->tp_name);
+            return NULL;
+        }
+        h = PyLong_AsLongLongAndOverflow(a[5], &overflow);
+        if (h == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        /* Only 0..255 can equal an identifier byte. */
+        hold = (!overflow && h >= 0 && h <= 255) ? (long)h : -1;
+    }
+    append = PyObject_GetAttr(out, st->str_append);
+    if (append == NULL) {
+        return NULL;
+    }
+    append_size = PyObject_GetAttr(a[4], st->str_append);
+    if (append_size == NULL) {
+        goto error;
+    }
+
+    for (;;) {
+        const unsigned char *data;
+        Py_ssize_t n, pos, end;
+        long long need = 5;
+        int held = 0, truth;
+        PyObject *obj;
+
+        Py_XSETREF(buf, PyObject_GetAttr(fb, st->str_buf));
+        if (buf == NULL) {
+            goto error;
+        }
+        if (!PyBytes_Check(buf)) {
+            PyErr_Format(PyExc_TypeError, "decode_frames(): fb.buf must be bytes, not %.100s",
+                         Py_TYPE(buf)->tp_name);
+            goto error;
+        }
+        obj = PyObject_GetAttr(fb, st->str_pos);
+        if (obj == NULL) {
+            goto error;
+        }
+        pos = as_ssize(obj);
+        Py_DECREF(obj);
+        if (pos == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        if (pos < 0) {
+            PyErr_SetString(PyExc_ValueError, "decode_frames(): fb.pos is negative");
+            goto error;
+        }
+        data = (const unsigned char *)PyBytes_AS_STRING(buf);
+        n = PyBytes_GET_SIZE(buf);
+        end = pos;
+
+        while (n - pos >= 5) {
+            /* pos >= 0 and pos + 5 <= n: the header is inside buf. */
+            unsigned int ident = data[pos];
+            uint32_t length = be_u32(data + pos + 1);
+            long long limit_v, frame_end;
+            int overflow;
+            PyObject *limit, *parser, *msg, *num, *res;
+
+            limit = seq_item(limits, ident);
+            if (limit == NULL) {
+                goto batch_error;
+            }
+            if (!PyLong_Check(limit)) {
+                PyErr_Format(PyExc_TypeError,
+                             "decode_frames(): limits must hold ints, not %.100s",
+                             Py_TYPE(limit)->tp_name);
+                Py_DECREF(limit);
+                goto batch_error;
+            }
+            limit_v = PyLong_AsLongLongAndOverflow(limit, &overflow);
+            if (limit_v == -1 && PyErr_Occurred()) {
+                Py_DECREF(limit);
+                goto batch_error;
+            }
+            if (overflow > 0) {
+                limit_v = LLONG_MAX;
+            }
+            else if (overflow < 0) {
+                limit_v = LLONG_MIN;
+            }
+            if ((long long)length > limit_v || length < 4) {
+                end = pos; /* nothing of this frame is consumed */
+                raise_length_error(st, ident, length, limit, limit_v < 0);
+                Py_DECREF(limit);
+                goto batch_error;
+            }
+            Py_DECREF(limit);
+            /* 64-bit arithmetic: pos + 1 + length may not fit a 32-bit size. */
+            frame_end = (long long)pos + 1 + (long long)length;
+            if (frame_end > (long long)n) {
+                /* end would be past n; no error can follow in this batch. */
+                need = 1 + (long long)length;
+                break;
+            }
+            end = (Py_ssize_t)frame_end;
+            if ((long)ident == hold) {
+                truth = PyObject_IsTrue(out);
+                if (truth < 0) {
+                    goto batch_error;
+                }
+                if (truth) {
+                    held = 1;
+                    break;
+                }
+            }
+            parser = seq_item(parsers, ident);
+            if (parser == NULL) {
+                goto batch_error;
+            }
+            {
+                PyObject *start_obj = PyLong_FromSsize_t(pos + 5);
+                PyObject *end_obj = start_obj == NULL ? NULL : PyLong_FromSsize_t(end);
+
+                if (end_obj == NULL) {
+                    Py_XDECREF(start_obj);
+                    Py_DECREF(parser);
+                    goto batch_error;
+                }
+                {
+                    PyObject *call[4] = {NULL, buf, start_obj, end_obj};
+                    msg = PyObject_Vectorcall(parser, call + 1,
+                                              3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+                }
+                Py_DECREF(start_obj);
+                Py_DECREF(end_obj);
+                Py_DECREF(parser);
+            }
+            if (msg == NULL) {
+                goto batch_error;
+            }
+            res = PyObject_CallOneArg(append, msg);
+            Py_DECREF(msg);
+            if (res == NULL) {
+                goto batch_error;
+            }
+            Py_DECREF(res);
+            num = PyLong_FromLongLong(1 + (long long)length);
+            if (num == NULL) {
+                goto batch_error;
+            }
+            res = PyObject_CallOneArg(append_size, num);
+            Py_DECREF(num);
+            if (res == NULL) {
+                goto batch_error;
+            }
+            Py_DECREF(res);
+            pos = end;
+        }
+
+        obj = PyLong_FromSsize_t(pos);
+        if (obj == NULL) {
+            goto error;
+        }
+        truth = PyObject_SetAttr(fb, st->str_pos, obj);
+        Py_DECREF(obj);
+        if (truth < 0) {
+            goto error;
+        }
+        if (held) {
+            break;
+        }
+        obj = PyObject_GetAttr(fb, st->str_pending);
+        if (obj == NULL) {
+            goto error;
+        }
+        truth = PyObject_IsTrue(obj);
+        Py_DECREF(obj);
+        if (truth <= 0) {
+            if (truth < 0) {
+                goto error;
+            }
+            break;
+        }
+        {
+            PyObject *need_obj = PyLong_FromLongLong(need);
+
+            if (need_obj == NULL) {
+                goto error;
+            }
+            obj = PyObject_CallMethodOneArg(fb, st->str_ensure, need_obj);
+            Py_DECREF(need_obj);
+        }
+        if (obj == NULL) {
+            goto error;
+        }
+        truth = PyObject_IsTrue(obj);
+        Py_DECREF(obj);
+        if (truth <= 0) {
+            if (truth < 0) {
+                goto error;
+            }
+            break;
+        }
+        continue;
+
+    batch_error:
+        /* except ProtocolError: fb.pos = end; raise */
+        if (PyErr_ExceptionMatches(st->ProtocolError)) {
+            set_pos_keeping_error(st, fb, end);
+        }
+        goto error;
+    }
+
+    Py_XDECREF(buf);
+    Py_DECREF(append);
+    Py_DECREF(append_size);
+    Py_RETURN_NONE;
+
+error:
+    Py_XDECREF(buf);
+    Py_XDECREF(append);
+    Py_XDECREF(append_size);
+    return NULL;
+}
+
+/* -- split_data_row ------------------------------------------------------- */
+
+static const char *const window_names[] = {"buf", "start", "end", "make"};
+
+/*
+ * One walk that checks what _split_data_row_strict checks, in the same
+ * order; the fast path of the Python code succeeds exactly when this walk
+ * finds nothing, so the columns are built only after it passed.
+ */
+static PyObject *
+split_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    State *st = get_state(module);
+    PyObject *a[3];
+    Py_ssize_t start, end, pos, i, count;
+    const unsigned char *data;
+    PyObject *cols;
+
+    if (parse_args("split_data_row", args, nargs, kwnames, window_names, 3, 3, a) < 0 ||
+        get_window(a, "split_data_row", &start, &end) < 0) {
+        return NULL;
+    }
+    data = (const unsigned char *)PyBytes_AS_STRING(a[0]);
+
+    if (end - start < 2) {
+        raise_decoding_error(st, st->str_DataRow, 0,
+                             PyUnicode_FromString("column count needs 2 bytes"));
+        return NULL;
+    }
+    count = be_u16(data + start);
+    pos = start + 2;
+    for (i = 0; i < count; i++) {
+        int32_t len;
+
+        if (end - pos < 4) {
+            raise_decoding_error(
+                st, st->str_DataRow, pos - start,
+                PyUnicode_FromFormat("column %zd length needs 4 bytes, %zd left", i, end - pos));
+            return NULL;
+        }
+        len = be_i32(data + pos);
+        pos += 4;
+        if (len < -1) {
+            raise_decoding_error(
+                st, st->str_DataRow, pos - 4 - start,
+                PyUnicode_FromFormat("column %zd length %d is below -1", i, (int)len));
+            return NULL;
+        }
+        if (len > end - pos) {
+            raise_decoding_error(
+                st, st->str_DataRow, pos - start,
+                PyUnicode_FromFormat("column %zd needs %d bytes, %zd left", i, (int)len,
+                                     end - pos));
+            return NULL;
+        }
+        if (len > 0) {
+            pos += len;
+        }
+    }
+    if (pos != end) {
+        raise_decoding_error(st, st->str_DataRow, pos - start,
+                             PyUnicode_FromFormat("%zd unexpected trailing bytes", end - pos));
+        return NULL;
+    }
+
+    /* The walk passed: every length word and value lies inside the window. */
+    cols = PyList_New(count);
+    if (cols == NULL) {
+        return NULL;
+    }
+    pos = start + 2;
+    for (i = 0; i < count; i++) {
+        int32_t len = be_i32(data + pos);
+        PyObject *v;
+
+        pos += 4;
+        if (len < 0) {
+            v = Py_NewRef(Py_None);
+        }
+        else {
+            v = PyBytes_FromStringAndSize((const char *)data + pos, len);
+            if (v == NULL) {
+                Py_DECREF(cols);
+                return NULL;
+            }
+            pos += len;
+        }
+        PyList_SET_ITEM(cols, i, v);
+    }
+    return cols;
+}
+
+/* -- encode_data_row ------------------------------------------------------ */
+
+static const char *const encode_names[] = {"columns"};
+
+static inline unsigned char *
+put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+    return p + 4;
+}
+
+/* 'D', the length word and the column count, then the body. */
+static PyObject *
+new_data_row(Py_ssize_t count, Py_ssize_t body_size, unsigned char **body)
+{
+    PyObject *wire = PyBytes_FromStringAndSize(NULL, 7 + body_size);
+    unsigned char *p;
+
+    if (wire == NULL) {
+        return NULL;
+    }
+    p = (unsigned char *)PyBytes_AS_STRING(wire);
+    p[0] = 'D';
+    put_u32(p + 1, (uint32_t)(body_size + 6));
+    p[5] = (unsigned char)(count >> 8);
+    p[6] = (unsigned char)count;
+    *body = p + 7;
+    return wire;
+}
+
+/* body_size + len, saturating just above the limit (no overflow). */
+static inline Py_ssize_t
+add_capped(Py_ssize_t body_size, Py_ssize_t len, Py_ssize_t limit)
+{
+    return len > limit - body_size ? limit + 1 : body_size + len;
+}
+
+/*
+ * Columns that are not all None or exact bytes (bytearray, memoryview,
+ * bytes subclasses, or something wrong), following the Python code step
+ * by step: len() of every column first (TypeError and OverflowError mean
+ * None, anything else propagates), then b"".join of the buffers (a column
+ * that is no buffer means None).  The length word is len(v) and the data
+ * the buffer, as there.
+ */
+static PyObject *
+encode_data_row_generic(State *st, PyObject *columns, Py_ssize_t count)
+{
+    const Py_ssize_t limit = st->max_message_length;
+    PyObject *items, *wire = NULL;
+    Py_buffer *views = NULL;
+    Py_ssize_t *lens = NULL;
+    Py_ssize_t n, i, got = 0, body_size = 0;
+    unsigned char *p;
+
+    items = PySequence_List(columns); /* for v in columns */
+    if (items == NULL) {
+        goto refuse;
+    }
+    n = PyList_GET_SIZE(items);
+    lens = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
+    views = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_buffer));
+    if (lens == NULL || views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(items, i);
+
+        if (v == Py_None) {
+            continue;
+        }
+        lens[i] = PyObject_Size(v);
+        if (lens[i] < 0) {
+            goto refuse;
+        }
+        if ((unsigned long long)lens[i] > 0xFFFFFFFFULL) {
+            goto none; /* len(v).to_bytes(4, "big"): OverflowError */
+        }
+    }
+    for (got = 0; got < n; got++) {
+        PyObject *v = PyList_GET_ITEM(items, got);
+
+        body_size = add_capped(body_size, 4, limit);
+        if (v == Py_None) {
+            continue;
+        }
+        if (PyObject_GetBuffer(v, &views[got], PyBUF_SIMPLE) < 0) {
+            /* bytes.join reports any such column as a TypeError. */
+            PyErr_Clear();
+            goto none;
+        }
+        body_size = add_capped(body_size, views[got].len, limit);
+    }
+    if (body_size > limit - 6) {
+        goto none;
+    }
+    wire = new_data_row(count, body_size, &p);
+    if (wire == NULL) {
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if (PyList_GET_ITEM(items, i) == Py_None) {
+            p = put_u32(p, 0xFFFFFFFFu);
+        }
+        else {
+            p = put_u32(p, (uint32_t)lens[i]);
+            memcpy(p, views[i].buf, (size_t)views[i].len);
+            p += views[i].len;
+        }
+    }
+    goto done;
+
+refuse:
+    if (!PyErr_ExceptionMatches(PyExc_TypeError) &&
+        !PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        goto done;
+    }
+    PyErr_Clear();
+none:
+    wire = Py_NewRef(Py_None);
+done:
+    if (views != NULL) {
+        for (i = 0; i < got; i++) {
+            if (views[i].obj != NULL) {
+                PyBuffer_Release(&views[i]);
+            }
+        }
+        PyMem_Free(views);
+    }
+    PyMem_Free(lens);
+    Py_XDECREF(items);
+    return wire;
+}
+
+static PyObject *
+encode_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    State *st = get_state(module);
+    PyObject *a[1];
+    PyObject *columns, *wire, *const *items;
+    Py_ssize_t count, i, body_size = 0;
+    unsigned char *p;
+
+    if (parse_args("encode_data_row", args, nargs, kwnames, encode_names, 1, 1, a) < 0) {
+        return NULL;
+    }
+    columns = a[0];
+    count = PyObject_Size(columns);
+    if (count < 0) {
+        return NULL;
+    }
+    if (count > 0xFFFF) {
+        Py_RETURN_NONE;
+    }
+    if (!PyList_CheckExact(columns) && !PyTuple_CheckExact(columns)) {
+        return encode_data_row_generic(st, columns, count);
+    }
+    items = PySequence_Fast_ITEMS(columns);
+    /* Sizes first; no Python code runs until the copy is done. */
+    for (i = 0; i < count; i++) {
+        PyObject *v = items[i];
+
+        body_size = add_capped(body_size, 4, st->max_message_length);
+        if (v == Py_None) {
+            continue;
+        }
+        if (!PyBytes_CheckExact(v)) {
+            return encode_data_row_generic(st, columns, count);
+        }
+        body_size = add_capped(body_size, PyBytes_GET_SIZE(v), st->max_message_length);
+    }
+    if (body_size > st->max_message_length - 6) {
+        Py_RETURN_NONE;
+    }
+    wire = new_data_row(count, body_size, &p);
+    if (wire == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < count; i++) {
+        PyObject *v = items[i];
+
+        if (v == Py_None) {
+            p = put_u32(p, 0xFFFFFFFFu);
+        }
+        else {
+            Py_ssize_t len = PyBytes_GET_SIZE(v);
+
+            p = put_u32(p, (uint32_t)len);
+            memcpy(p, PyBytes_AS_STRING(v), (size_t)len);
+            p += len;
+        }
+    }
+    return wire;
+}
+
+/* -- cstring_payload ------------------------------------------------------ */
+
+static PyObject *
+cstring_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[3], *text;
+    Py_ssize_t start, end;
+    const char *data, *z;
+
+    (void)module;
+    if (parse_args("cstring_payload", args, nargs, kwnames, window_names, 3, 3, a) < 0 ||
+        get_window(a, "cstring_payload", &start, &end) < 0) {
+        return NULL;
+    }
+    if (end == start) {
+        Py_RETURN_NONE;
+    }
+    data = PyBytes_AS_STRING(a[0]);
+    z = memchr(data + start, 0, (size_t)(end - start));
+    if (z != data + end - 1) {
+        Py_RETURN_NONE;
+    }
+    text = PyUnicode_DecodeUTF8(data + start, end - 1 - start, NULL);
+    if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return text;
+}
+
+/* -- row_description_fields ----------------------------------------------- */
+
+static inline PyObject *
+field_tuple(PyTypeObject *make, PyObject *name, const unsigned char *t)
+{
+    PyObject *items[7];
+    PyObject *tup;
+    int i;
+
+    items[0] = name; /* a new reference, consumed */
+    items[1] = PyLong_FromUnsignedLong(be_u32(t));                    /* table_oid */
+    items[2] = PyLong_FromLong(be_i16(t + 4));                        /* column_attr */
+    items[3] = PyLong_FromUnsignedLong(be_u32(t + 6));                /* type_oid */
+    items[4] = PyLong_FromLong(be_i16(t + 10));                       /* type_size */
+    items[5] = PyLong_FromLong(be_i32(t + 12));                       /* type_modifier */
+    items[6] = PyLong_FromLong(be_i16(t + 16));                       /* format_code */
+    for (i = 1; i < 7; i++) {
+        if (items[i] == NULL) {
+            goto fail;
+        }
+    }
+    /* As tuple.__new__(make, items) does for a subtype: allocate, fill. */
+    tup = make == &PyTuple_Type ? PyTuple_New(7) : make->tp_alloc(make, 7);
+    if (tup == NULL) {
+        goto fail;
+    }
+    for (i = 0; i < 7; i++) {
+        PyTuple_SET_ITEM(tup, i, items[i]);
+    }
+    if (PyType_IS_GC(make) && !PyObject_GC_IsTracked(tup)) {
+        PyObject_GC_Track(tup);
+    }
+    return tup;
+
+fail:
+    for (i = 0; i < 7; i++) {
+        Py_XDECREF(items[i]);
+    }
+    return NULL;
+}
+
+/*
+ * The Python code tiles the payload with a regex; it returns fields
+ * exactly when the payload is ``count`` times (name without NUL, NUL, 18
+ * bytes) with nothing left over and every name valid UTF-8, which is what
+ * the first walk here checks.  The second builds the tuples.
+ */
+static PyObject *
+row_description_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames)
+{
+    State *st = get_state(module);
+    PyObject *a[4], *result = NULL, *make;
+    Py_ssize_t start, end, pos, i, count;
+    const unsigned char *data;
+
+    if (parse_args("row_description_fields", args, nargs, kwnames, window_names, 4, 4, a) < 0 ||
+        get_window(a, "row_description_fields", &start, &end) < 0) {
+        return NULL;
+    }
+    make = a[3];
+    data = (const unsigned char *)PyBytes_AS_STRING(a[0]);
+    if (end - start < 2) {
+        Py_RETURN_NONE;
+    }
+    count = be_u16(data + start);
+    pos = start + 2;
+    if (count == 0) {
+        return pos == end ? PyList_New(0) : Py_NewRef(Py_None);
+    }
+    result = PyList_New(count);
+    if (result == NULL) {
+        return NULL;
+    }
+    /* Walk 1: the names, kept in the list until their tuples replace them. */
+    for (i = 0; i < count; i++) {
+        const unsigned char *z = memchr(data + pos, 0, (size_t)(end - pos));
+        PyObject *name;
+
+        if (z == NULL || (data + end) - (z + 1) < 18) {
+            goto none;
+        }
+        name = PyUnicode_DecodeUTF8((const char *)data + pos, z - (data + pos), NULL);
+        if (name == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();
+                goto none;
+            }
+            goto error;
+        }
+        PyList_SET_ITEM(result, i, name);
+        pos = (z - data) + 19;
+    }
+    if (pos != end) {
+        goto none;
+    }
+    /* Walk 2: the first tuple through tuple.__new__ itself, which checks
+     * ``make`` and raises what Python raises; the rest the same way it
+     * builds them. */
+    pos = start + 2;
+    for (i = 0; i < count; i++) {
+        const unsigned char *z = memchr(data + pos, 0, (size_t)(end - pos));
+        PyObject *name = Py_NewRef(PyList_GET_ITEM(result, i));
+        PyObject *tup;
+
+        if (i == 0 && !(make == (PyObject *)&PyTuple_Type)) {
+            PyObject *plain = field_tuple(&PyTuple_Type, name, z + 1);
+            PyObject *call[2];
+
+            if (plain == NULL) {
+                goto error;
+            }
+            call[0] = make;
+            call[1] = plain;
+            tup = PyObject_Vectorcall(st->tuple_new, call, 2, NULL);
+            Py_DECREF(plain);
+            if (tup != NULL && Py_TYPE(tup) != (PyTypeObject *)make) {
+                /* tuple.__new__ always makes ``make`` instances; be safe. */
+                Py_DECREF(tup);
+                PyErr_SetString(PyExc_SystemError, "tuple.__new__ returned another type");
+                tup = NULL;
+            }
+        }
+        else {
+            tup = field_tuple((PyTypeObject *)make, name, z + 1);
+        }
+        if (tup == NULL) {
+            goto error;
+        }
+        PyList_SetItem(result, i, tup); /* drops the name's list reference */
+        pos = (z - data) + 19;
+    }
+    return result;
+
+none:
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(result);
+    return NULL;
+}
+
+/* -- module --------------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"decode_frames", (PyCFunction)(void (*)(void))decode_frames, METH_FASTCALL | METH_KEYWORDS,
+     "decode_frames(fb, limits, parsers, out, sizes, hold=-1)\n--\n\n"
+     "Decode every complete standard frame buffered in fb into out."},
+    {"split_data_row", (PyCFunction)(void (*)(void))split_data_row,
+     METH_FASTCALL | METH_KEYWORDS,
+     "split_data_row(buf, start, end)\n--\n\nSplit a DataRow payload buf[start:end]."},
+    {"encode_data_row", (PyCFunction)(void (*)(void))encode_data_row,
+     METH_FASTCALL | METH_KEYWORDS,
+     "encode_data_row(columns)\n--\n\n"
+     "The wire form of a DataRow, or None when the validating encoder must decide."},
+    {"cstring_payload", (PyCFunction)(void (*)(void))cstring_payload,
+     METH_FASTCALL | METH_KEYWORDS,
+     "cstring_payload(buf, start, end)\n--\n\n"
+     "The text of a payload that is exactly one UTF-8 C string, or None."},
+    {"row_description_fields", (PyCFunction)(void (*)(void))row_description_fields,
+     METH_FASTCALL | METH_KEYWORDS,
+     "row_description_fields(buf, start, end, make)\n--\n\n"
+     "The fields of a RowDescription payload, or None when the strict reader must decide."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    State *st = get_state(module);
+
+    Py_VISIT(st->ProtocolError);
+    Py_VISIT(st->FramingError);
+    Py_VISIT(st->DecodingError);
+    Py_VISIT(st->tuple_new);
+    Py_VISIT(st->framing_kwnames);
+    return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+    State *st = get_state(module);
+
+    Py_CLEAR(st->ProtocolError);
+    Py_CLEAR(st->FramingError);
+    Py_CLEAR(st->DecodingError);
+    Py_CLEAR(st->tuple_new);
+    Py_CLEAR(st->str_buf);
+    Py_CLEAR(st->str_pos);
+    Py_CLEAR(st->str_pending);
+    Py_CLEAR(st->str_ensure);
+    Py_CLEAR(st->str_append);
+    Py_CLEAR(st->str_DataRow);
+    Py_CLEAR(st->framing_kwnames);
+    return 0;
+}
+
+static void
+module_free(void *module)
+{
+    module_clear((PyObject *)module);
+}
+
+static int
+module_exec(PyObject *module)
+{
+    State *st = get_state(module);
+    PyObject *mod, *limit;
+
+    mod = PyImport_ImportModule("pygwire.exceptions");
+    if (mod == NULL) {
+        return -1;
+    }
+    st->ProtocolError = PyObject_GetAttrString(mod, "ProtocolError");
+    st->FramingError = PyObject_GetAttrString(mod, "FramingError");
+    st->DecodingError = PyObject_GetAttrString(mod, "DecodingError");
+    Py_DECREF(mod);
+    if (st->ProtocolError == NULL || st->FramingError == NULL || st->DecodingError == NULL) {
+        return -1;
+    }
+    mod = PyImport_ImportModule("pygwire.constants");
+    if (mod == NULL) {
+        return -1;
+    }
+    limit = PyObject_GetAttrString(mod, "MAX_MESSAGE_LENGTH");
+    Py_DECREF(mod);
+    if (limit == NULL) {
+        return -1;
+    }
+    st->max_message_length = PyLong_AsSsize_t(limit);
+    Py_DECREF(limit);
+    if (st->max_message_length == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    /* Keeps body_size + 6 and the length word in range without checks. */
+    if (st->max_message_length < 6 || st->max_message_length > 0x7FFFFFFF - 7) {
+        PyErr_SetString(PyExc_ValueError, "unexpected MAX_MESSAGE_LENGTH");
+        return -1;
+    }
+    st->tuple_new = PyObject_GetAttrString((PyObject *)&PyTuple_Type, "__new__");
+    st->str_buf = PyUnicode_InternFromString("buf");
+    st->str_pos = PyUnicode_InternFromString("pos");
+    st->str_pending = PyUnicode_InternFromString("_pending");
+    st->str_ensure = PyUnicode_InternFromString("_ensure");
+    st->str_append = PyUnicode_InternFromString("append");
+    st->str_DataRow = PyUnicode_InternFromString("DataRow");
+    st->framing_kwnames = Py_BuildValue("(ss)", "identifier", "length");
+    if (st->tuple_new == NULL || st->str_buf == NULL || st->str_pos == NULL ||
+        st->str_pending == NULL || st->str_ensure == NULL || st->str_append == NULL ||
+        st->str_DataRow == NULL || st->framing_kwnames == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, (void *)module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pygwire._cframing",
+    .m_doc = "Compiled twin of pygwire._framing (same functions, same behaviour).",
+    .m_size = sizeof(State),
+    .m_methods = methods,
+    .m_slots = slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__cframing(void)
+{
+    return PyModuleDef_Init(&moduledef);
+}
