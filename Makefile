@@ -9,7 +9,7 @@ PG15   := /usr/lib/postgresql/15/bin/postgres
 
 .PHONY: test lint typecheck unit demo bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/pygwire/_cframing.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -37,7 +37,7 @@ unit: $(STAMP) $(PG15)
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info src/pygwire/*.so .mypy_cache .pytest_cache .ruff_cache
 
 demo: $(STAMP)
 	$(PY) -m examples.demo
