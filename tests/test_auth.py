@@ -1279,9 +1279,9 @@ def scram_exchange(stored_password: str, given_password: str, iterations: int) -
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-# PostgreSQL passwords are C strings: no NUL.  (With one, "" and "\x00"
-# would be the same HMAC key, which HMAC pads with zeros.)
-PASSWORDS = st.text(st.characters(exclude_characters="\x00"), max_size=40)
+# PostgreSQL passwords are UTF-8 C strings: no NUL, no lone surrogate.  (With
+# a NUL, "" and "\x00" would be the same HMAC key, which HMAC pads with zeros.)
+PASSWORDS = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40)
 
 
 @PROPERTY
