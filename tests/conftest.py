@@ -7,10 +7,19 @@ the tests that need it: nothing here skips.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from harness.postgres import PostgresServer
+from hypothesis import settings
+
+# CI gates a landing, so there Hypothesis searches the same examples on
+# every run and allows slow ones on a busy machine; local runs keep
+# searching at random, which is how new failures are found.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
