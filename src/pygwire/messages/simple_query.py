@@ -138,25 +138,20 @@ class DataRow(BackendMessage):
     def __repr__(self) -> str:
         return f"DataRow(columns={self.columns!r})"
 
-    def _fast_wire(self) -> bytes | None:
-        cols = self._columns
-        if cols is None:  # untouched since decoding: the payload as it came
-            raw = self._raw
-            assert raw is not None
-            return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
-        return _framing.encode_data_row(cols)
-
     def to_wire(self) -> bytes:
-        # The hottest encoder: no intermediate calls (same logic as the base).
+        # The hottest encoder, without the base class's intermediate calls.
         cols = self._columns
         if cols is not None:
             wire = _framing.encode_data_row(cols)
             if wire is not None:
                 return wire
             return super().to_wire()  # the validating encoder names the fault
-        raw = self._raw
+        raw = self._raw  # untouched since decoding: the payload as it came
         assert raw is not None
         return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
+
+    def encode_into(self, buf: bytearray) -> None:
+        buf += self.to_wire()  # an invalid row raises before anything is appended
 
     def _write(self, w: Writer) -> None:
         w.count(len(self.columns), "columns")
