@@ -230,7 +230,9 @@ class Writer:
     def cstring(self, s: str | bytes, field: str) -> None:
         """A NUL-terminated string; a NUL inside it is refused."""
         data = self.encode_text(s, field)
-        if b"\0" in data:
+        # An int needle: with b"\0", bytes.__contains__ first tries the
+        # needle as an int and discards a TypeError, several times slower.
+        if 0 in data:
             self.fail(field, "contains a NUL byte, which would end the string early")
         self._append(data + b"\0", field)
 

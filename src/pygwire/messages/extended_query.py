@@ -7,6 +7,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Self
 
+from .._framing import _LEN_PREFIX, _NULL
 from .._wire import Reader, Writer
 from ..constants import MAX_MESSAGE_LENGTH
 from ._base import BackendMessage, FrontendMessage
@@ -47,6 +48,7 @@ def _frame(identifier: bytes, body: bytes) -> bytes | None:
     return identifier + size.to_bytes(4, "big") + body
 
 
+# NUL checks below test ``0 in data`` for the reason given in Writer.cstring.
 _EXECUTE_ALL = b"E\0\0\0\x09\0\0\0\0\0"
 _ONE_FORMAT = (b"\0\x01\0\0", b"\0\x01\0\x01")
 
@@ -86,7 +88,7 @@ class Parse(FrontendMessage):
         statement = self.statement.encode("utf-8")
         query = self.query.encode("utf-8")
         types = self.param_types
-        if b"\0" in statement or b"\0" in query:
+        if 0 in statement or 0 in query:
             return None
         body = b"".join(
             (
@@ -146,24 +148,29 @@ class Bind(FrontendMessage):
         w.int16_array(self.result_formats, "result_formats")
 
     def _fast_wire(self) -> bytes | None:
-        portal = self.portal.encode("utf-8")
-        statement = self.statement.encode("utf-8")
-        if b"\0" in portal or b"\0" in statement:
-            return None
-        formats = self.param_formats
+        portal = self.portal
+        statement = self.statement
+        if type(portal) is str and type(statement) is str and not portal and not statement:
+            names = b"\0\0"  # the unnamed portal and statement: the usual case
+        else:
+            p = portal.encode("utf-8")
+            s = statement.encode("utf-8")
+            if 0 in p or 0 in s:
+                return None
+            names = p + b"\0" + s + b"\0"
         values = self.param_values
-        results = self.result_formats
-        parts = [portal, b"\0", statement, b"\0", _int16s_wire(formats)]
-        append = parts.append
-        append(len(values).to_bytes(2, "big"))
-        for v in values:
+        parts = [names, _int16s_wire(self.param_formats), len(values).to_bytes(2, "big")]
+        for v in values:  # (see _framing.encode_data_row on parts.append)
             if v is None:
-                append(b"\xff\xff\xff\xff")
+                parts.append(_NULL)
             else:
-                append(len(v).to_bytes(4, "big"))
-                append(v)
-        append(_int16s_wire(results))
-        return _frame(b"B", b"".join(parts))
+                parts.append(_LEN_PREFIX[len(v)] if len(v) < 1024 else len(v).to_bytes(4, "big"))
+                parts.append(v)
+        parts.append(_int16s_wire(self.result_formats))
+        body = b"".join(parts)
+        if len(body) > MAX_MESSAGE_LENGTH - 4:
+            return None
+        return b"B" + (len(body) + 4).to_bytes(4, "big") + body
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
@@ -178,7 +185,6 @@ class Bind(FrontendMessage):
             n = (buf[pos] << 8) | buf[pos + 1]
             pos += 2
             values: list[bytes | None] = []
-            append = values.append
             unpack = _I32.unpack_from
             for _ in range(n):
                 size = unpack(buf, pos)[0]
@@ -186,9 +192,9 @@ class Bind(FrontendMessage):
                 if size < 0:
                     if size != -1:
                         break
-                    append(None)
+                    values.append(None)
                 else:
-                    append(buf[pos : pos + size])
+                    values.append(buf[pos : pos + size])
                     pos += size
                     if pos > end:  # ran past the payload: stop copying
                         break
@@ -290,7 +296,7 @@ class Execute(FrontendMessage):
                 return _EXECUTE_ALL  # the unnamed portal, every row
             return b"E\0\0\0\x09\0" + max_rows.to_bytes(4, "big", signed=True)
         portal = self.portal.encode("utf-8")
-        if b"\0" in portal:
+        if 0 in portal:
             return None
         return _frame(b"E", portal + b"\0" + max_rows.to_bytes(4, "big", signed=True))
 
