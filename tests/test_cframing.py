@@ -463,8 +463,16 @@ def _fb_state(fb: Any) -> tuple[Any, ...]:
     return (fb.buf, fb.pos, [bytes(p) for p in fb._pending], fb._pending_len)
 
 
+def _popped(queue: Any) -> list[Any]:
+    """Everything in ``queue``, oldest first, removed."""
+    items = []
+    while (msg := queue.popleft()) is not None:
+        items.append(msg)
+    return items
+
+
 def _run_frames(
-    decode: Callable[..., None],
+    mod: ModuleType,
     limits: list[int],
     parsers: list[Any],
     hold: int,
@@ -473,26 +481,28 @@ def _run_frames(
     prefill: bool,
     drain: bool = True,
 ) -> list[tuple[Any, ...]]:
-    """Feed the chunks, decoding after each; a trace of everything seen.
+    """Feed the chunks, decoding after each with ``mod``'s decode_frames
+    into ``mod``'s MessageQueue; a trace of everything seen.
 
-    With ``drain`` the output is emptied after every call, as the decoders
+    With ``drain`` the queue is emptied after every call, as the decoders
     do before decoding again (so a held frame is decoded next time).
     """
     fb = PY.FrameBuffer()
-    out: deque[Any] = deque(["earlier"] if prefill else [])
-    sizes: deque[int] = deque([0] if prefill else [])
-    trace = []
+    queue = mod.MessageQueue()
+    if prefill:
+        queue.append("earlier", 0)
+    trace: list[Any] = []
     with watchdog():
         for chunk in chunks:
             fb.feed(chunk)
             for _ in range(3):  # again after an error: a DecodingError consumed its frame
-                result = outcome(decode, fb, limits, parsers, out, sizes, hold)
-                trace.append((result, _fb_state(fb), list(out), list(sizes)))
+                result = outcome(mod.decode_frames, fb, limits, parsers, queue, hold)
+                trace.append((result, _fb_state(fb), len(queue), queue.nbytes))
                 if drain:
-                    out.clear()
-                    sizes.clear()
+                    trace.append(_popped(queue))
                 if result[0] == "returned":
                     break
+    trace.append(_popped(queue))
     return trace
 
 
@@ -502,12 +512,8 @@ def test_decode_frames(
     case: tuple[list[int], list[Any], int, list[bytes]], prefill: bool, drain: bool
 ) -> None:
     limits, parsers, hold, chunks = case
-    expected = _run_frames(
-        PY.decode_frames, limits, parsers, hold, chunks, prefill=prefill, drain=drain
-    )
-    got = _run_frames(
-        c().decode_frames, limits, parsers, hold, chunks, prefill=prefill, drain=drain
-    )
+    expected = _run_frames(PY, limits, parsers, hold, chunks, prefill=prefill, drain=drain)
+    got = _run_frames(c(), limits, parsers, hold, chunks, prefill=prefill, drain=drain)
     assert got == expected
 
 
@@ -516,40 +522,43 @@ def test_decode_frames_chunk_by_chunk() -> None:
     limits = [100] * 256
     for size in (1, 2, 3, 5, 7, 64):
         chunks = [frames[i : i + size] for i in range(0, len(frames), size)]
-        expected = _run_frames(PY.decode_frames, limits, _PARSERS, -1, chunks, prefill=False)
-        got = _run_frames(c().decode_frames, limits, _PARSERS, -1, chunks, prefill=False)
+        expected = _run_frames(PY, limits, _PARSERS, -1, chunks, prefill=False)
+        got = _run_frames(c(), limits, _PARSERS, -1, chunks, prefill=False)
         assert got == expected
-        assert sum(len(step[2]) for step in expected) == 20
+        assert sum(len(step) for step in expected if isinstance(step, list)) == 20
 
 
 def test_decode_frames_odd_arguments() -> None:
-    def one(decode: Callable[..., None], overrides: dict[str, Any]) -> tuple[Any, ...]:
+    def one(mod: ModuleType, overrides: dict[str, Any]) -> tuple[Any, ...]:
         fb = PY.FrameBuffer()
         fb.feed(b"A\0\0\0\x05xB\0\0\0\x04")
+        queue = mod.MessageQueue()
+        if overrides.pop("prefill", False):
+            queue.append(1, 1)
         args: dict[str, Any] = {"fb": fb, "limits": [9] * 256, "parsers": _PARSERS}
-        args.update(out=deque(), sizes=deque())
+        args.update(queue=queue)
         args.update(copy.deepcopy(overrides))
-        result = outcome(lambda: decode(**args))
-        return (result, _fb_state(fb), repr(args["out"]), repr(args["sizes"]))
+        result = outcome(lambda: mod.decode_frames(**args))
+        return (result, _fb_state(fb), queue.nbytes, _popped(queue))
 
     cases: list[dict[str, Any]] = [
         {},
         {"hold": 66},
         {"hold": 65},
         {"hold": True},
-        {"out": deque([1]), "hold": 65},
-        {"out": deque([1]), "hold": 66},
+        {"prefill": True, "hold": 65},
+        {"prefill": True, "hold": 66},
         {"limits": [9] * 66},  # IndexError at B: not a ProtocolError, pos stays
         {"parsers": [None] * 256},
         {"limits": (9,) * 256, "parsers": tuple(_PARSERS)},
         {"limits": [-(2**70)] * 256},
         {"limits": [2**70] * 256},
         {"limits": [3] * 256},
-        {"out": []},  # a list has append too
-        {"sizes": None},
     ]
     for overrides in cases:
-        assert one(c().decode_frames, overrides) == one(PY.decode_frames, overrides), overrides
+        assert one(c(), dict(overrides)) == one(PY, dict(overrides)), overrides
+    with pytest.raises(TypeError, match="MessageQueue"):
+        c().decode_frames(PY.FrameBuffer(), [9] * 256, _PARSERS, deque())
 
 
 class _RefusingBuffer:
@@ -578,20 +587,255 @@ def test_decode_frames_when_pos_cannot_be_set() -> None:
     limits[0x58] = -1
     for stream in (b"A\0\0\0\x05x", b"A\0\0\0\x05xX\0\0\0\x04", b"A\0\0\0\x05\xee"):
         errors = []
-        for decode in (PY.decode_frames, c().decode_frames):
-            out: deque[Any] = deque()
+        for mod in (PY, c()):
+            queue = mod.MessageQueue()
             with pytest.raises(RuntimeError) as info:
-                decode(_RefusingBuffer(stream), limits, _PARSERS, out, deque())
+                mod.decode_frames(_RefusingBuffer(stream), limits, _PARSERS, queue)
             context = info.value.__context__
-            errors.append((str(info.value), type(context), str(context), list(out)))
+            errors.append((str(info.value), type(context), str(context), _popped(queue)))
         assert errors[0] == errors[1]
+
+
+# -- the message queue, drain, and DataRow's parser and columns -----------------------
+
+
+_QUEUE_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(0, 10**6)),
+        st.tuples(st.sampled_from(["popleft", "len", "nbytes", "clear"]), st.just(0)),
+    ),
+    max_size=300,
+)
+
+
+def _queue_trace(mod: ModuleType, ops: list[tuple[str, int]]) -> list[Any]:
+    queue = mod.MessageQueue()
+    trace: list[Any] = []
+    for i, (op, size) in enumerate(ops):
+        if op == "append":
+            trace.append(queue.append(("msg", i), size))
+        elif op == "popleft":
+            trace.append(queue.popleft())
+        elif op == "len":
+            trace.append((len(queue), bool(queue)))
+        elif op == "nbytes":
+            trace.append(queue.nbytes)
+        else:
+            trace.append(queue.clear())
+    return [*trace, _popped(queue)]
+
+
+@DIFF
+@given(ops=_QUEUE_OPS)
+def test_message_queue(ops: list[tuple[str, int]]) -> None:
+    assert _queue_trace(c(), ops) == _queue_trace(PY, ops)
+
+
+def test_message_queue_grows_and_shrinks() -> None:
+    for mod in (PY, c()):
+        queue = mod.MessageQueue()
+        for i in range(20_000):  # past every growth step and the shrink limit
+            queue.append(i, 2)
+        assert (len(queue), queue.nbytes) == (20_000, 40_000)
+        assert [queue.popleft() for _ in range(20_000)] == list(range(20_000))
+        assert queue.popleft() is None
+        queue.append("again", 1)
+        assert (len(queue), queue.popleft()) == (1, "again")
+    with pytest.raises(TypeError):
+        c().MessageQueue(1)
+    with pytest.raises(TypeError):
+        c().MessageQueue().append(1, "x")
+
+
+class _Boom(Exception):
+    pass
+
+
+class _A:
+    pass
+
+
+class _B:
+    pass
+
+
+# Per step: what refill queues (then returns whether it queued), or raises.
+_REFILLS = st.lists(
+    st.one_of(st.lists(st.sampled_from([_A, _B]), max_size=3), st.just("raise")), max_size=6
+)
+
+
+def _drain_trace(
+    mod: ModuleType, first: list[type], refills: list[Any], raising: bool, steady: Any
+) -> list[Any]:
+    queue = mod.MessageQueue()
+    for kind in first:
+        queue.append(kind(), 1)
+    steps = iter(refills)
+    trace: list[Any] = []
+
+    def refill() -> bool:
+        step: Any = next(steps, [])
+        trace.append(("refill", len(queue)))
+        if step == "raise":
+            raise _Boom("refill")
+        for kind in step:
+            queue.append(kind(), 1)
+        return bool(step)
+
+    def callback(msg: Any) -> None:
+        trace.append(("callback", type(msg).__name__))
+        if raising and type(msg) is _B:
+            raise _Boom("callback")
+
+    it = mod.drain(queue, refill, callback if steady is not None else None, steady or set())
+    for _ in range(12):
+        result = outcome(next, it)
+        trace.append(result[:2] if result[0] == "returned" else result[:3])
+    return trace
+
+
+@DIFF
+@given(
+    first=st.lists(st.sampled_from([_A, _B]), max_size=4),
+    refills=_REFILLS,
+    raising=st.booleans(),
+    steady=st.sampled_from([None, set(), {_A}, frozenset({_A, _B})]),
+)
+def test_drain(
+    first: list[type], refills: list[Any], raising: bool, steady: set[type] | None
+) -> None:
+    expected = _drain_trace(PY, first, refills, raising, steady)
+    assert _drain_trace(c(), first, refills, raising, steady) == expected
+
+
+def test_drain_reads_steady_at_every_message() -> None:
+    for mod in (PY, c()):
+        queue = mod.MessageQueue()
+        for _ in range(3):
+            queue.append(_A(), 1)
+        steady: set[type] = set()
+        seen: list[str] = []
+
+        def callback(msg: Any, seen: list[str] = seen, steady: set[type] = steady) -> None:
+            seen.append(type(msg).__name__)
+            steady.add(_A)  # the owner changes it in place between two messages
+
+        assert len(list(mod.drain(queue, lambda: False, callback, steady))) == 3
+        assert seen == ["_A"]
+    with pytest.raises(TypeError, match="MessageQueue"):
+        c().drain(deque(), lambda: False, None, set())
+    with pytest.raises(TypeError, match="set"):
+        c().drain(c().MessageQueue(), lambda: False, None, [])
+
+
+class _Slots:
+    __slots__ = ("_columns", "_raw")
+
+
+class _SlotsChild(_Slots):
+    __slots__ = ()
+
+
+class _NoSlots:
+    pass
+
+
+class _OneSlot:
+    __slots__ = ("_raw",)
+
+
+class _OwnNew(_Slots):
+    __slots__ = ()
+
+    def __new__(cls) -> _OwnNew:
+        return super().__new__(cls)
+
+
+def test_data_row_classes() -> None:
+    for name in ("data_row_parser", "data_row_columns"):
+        for cls in (_Slots, _SlotsChild, _NoSlots, _OneSlot, _OwnNew, 3, m.DataRow):
+            got, expected = outcome(getattr(c(), name), cls), outcome(getattr(PY, name), cls)
+            assert got[0] == expected[0], (name, cls)
+            if got[0] == "raised":
+                assert got[1:4] == expected[1:4], (name, cls)
+
+
+def _row_state(row: Any) -> tuple[Any, ...]:
+    return (getattr(row, "_raw", "unset"), getattr(row, "_columns", "unset"))
+
+
+@DIFF
+@given(data=st.data())
+def test_data_row_parser_and_columns(data: st.DataObject) -> None:
+    cols = data.draw(st.lists(st.one_of(st.none(), st.binary(max_size=5)), max_size=4))
+    payload = data.draw(damaged(data_row_payload(cols)))
+    buf, start, end = data.draw(windows(payload))
+    traces = []
+    for mod in (PY, c()):
+
+        class Row:
+            __slots__ = ("_columns", "_raw")
+            columns = mod.data_row_columns(_Slots)
+
+        row = mod.data_row_parser(_Slots)(buf, start, end)
+        trace: list[Any] = [type(row), _row_state(row)]
+        Row.columns = mod.data_row_columns(_Slots)
+        descr = Row.columns
+        for _ in range(2):  # a bad row raises again; a good one stays split
+            trace.append(outcome(descr.__get__, row, _Slots))
+            trace.append(_row_state(row))
+        trace.append(outcome(descr.__set__, row, [b"new"]))
+        trace.append((_row_state(row), outcome(descr.__get__, row, _Slots)))
+        trace.append(outcome(descr.__delete__, row))
+        traces.append(trace)
+    assert traces[1] == traces[0]
+
+
+def test_data_row_columns_refuses_other_objects() -> None:
+    descr = c().data_row_columns(_Slots)
+    assert descr.__get__(None, _Slots) is descr
+    with pytest.raises(TypeError):
+        descr.__get__(_NoSlots(), _NoSlots)
+    with pytest.raises(TypeError):
+        descr.__set__(object(), [])
+    with pytest.raises(ValueError, match="window"):
+        c().data_row_parser(_Slots)(b"ab", 1, 3)
+
+
+def _drain_workload(cf: Any) -> None:
+    queue = cf.MessageQueue()
+    for i in range(100):
+        queue.append(i, 1)
+    it = cf.drain(queue, lambda: False, lambda msg: None, {int})
+    assert sum(1 for _ in it) == 100
+    queue.append("x", 1)
+
+    def boom(msg: Any) -> None:
+        raise _Boom
+
+    with pytest.raises(_Boom):
+        next(cf.drain(queue, lambda: False, boom, set()))
+    queue.append(_A(), 1)
+    queue.clear()
+    row = cf.data_row_parser(_Slots)(b"\x00\x01\x00\x00\x00\x01a", 0, 7)
+    descr = cf.data_row_columns(_Slots)
+    assert descr.__get__(row, _Slots) == [b"a"]
+    bad = cf.data_row_parser(_Slots)(b"\x00\x01", 0, 2)
+    with pytest.raises(DecodingError):
+        descr.__get__(bad, _Slots)
+    descr.__set__(bad, [None])
 
 
 # -- whole decoders: everything the compiled functions touch --------------------------
 
 
 _SWAPPED = [
+    "MessageQueue",
     "decode_frames",
+    "drain",
+    "data_row_parser",
+    "data_row_columns",
     "split_data_row",
     "encode_data_row",
     "cstring_payload",
@@ -602,14 +846,18 @@ _SWAPPED = [
 @pytest.fixture(scope="module")
 def installs() -> Iterator[Callable[[ModuleType], Any]]:
     saved = {name: getattr(_framing, name) for name in _SWAPPED}
+    saved_columns = vars(m.DataRow)["columns"]
 
     def install(source: ModuleType) -> None:
         for name in _SWAPPED:
             setattr(_framing, name, getattr(source, name))
+        # Made once at import; decoders made after this take the rest.
+        m.DataRow.columns = source.data_row_columns(m.DataRow)
 
     yield install
     for name, fn in saved.items():
         setattr(_framing, name, fn)
+    m.DataRow.columns = saved_columns
 
 
 def _canon(msg: m.PGMessage) -> tuple[Any, ...]:
@@ -699,8 +947,7 @@ def _workload() -> None:
         bad_name = b"\x00\x01\xc3\0" + bytes(18)
         cf.row_description_fields(bad_name, 0, len(bad_name), fd)
         fb = PY.FrameBuffer()
-        out: deque[Any] = deque()
-        sizes: deque[int] = deque()
+        queue = cf.MessageQueue()
         limits = [40] * 256
         limits[0x58] = -1
         limits[0x59] = 4
@@ -708,16 +955,17 @@ def _workload() -> None:
         for chunk in (stream[:3], stream[3:9], stream[9:]):
             fb.feed(chunk)
             for hold in (-1, 66):
-                out.clear()
+                queue.clear()
                 with contextlib.suppress(ProtocolError, ValueError):
-                    cf.decode_frames(fb, limits, _PARSERS, out, sizes, hold)
+                    cf.decode_frames(fb, limits, _PARSERS, queue, hold)
         for _ in range(4):
             try:
-                cf.decode_frames(fb, limits, _PARSERS, out, sizes)
+                cf.decode_frames(fb, limits, _PARSERS, queue)
             except (ProtocolError, ValueError):
                 fb.pos += 1
         with pytest.raises(TypeError):
-            cf.decode_frames(fb, limits, _PARSERS, out, sizes, "x")
+            cf.decode_frames(fb, limits, _PARSERS, queue, "x")
+        _drain_workload(cf)
 
 
 def test_no_leaks() -> None:

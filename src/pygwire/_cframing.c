@@ -26,7 +26,11 @@
  *
  * FrameBuffer stays the Python class: decode_frames reads fb.buf and
  * fb.pos once per batch, writes fb.pos back, and calls fb._ensure() only
- * when a frame spans fed chunks, so a C type would save little.
+ * when a frame spans fed chunks, so a C type would save little.  What
+ * runs per message is here: MessageQueue, drain (the receive loop, which
+ * calls into Python only for messages that are not "steady"), and the
+ * DataRow parser and columns descriptor, which fill and read the row's
+ * slots directly.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -34,6 +38,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 
 /* -- module state --------------------------------------------------------- */
 
@@ -46,9 +51,12 @@ typedef struct {
     PyObject *str_pos;
     PyObject *str_pending;
     PyObject *str_ensure;
-    PyObject *str_append;
     PyObject *str_DataRow;
     PyObject *framing_kwnames; /* ("identifier", "length") */
+    PyTypeObject *QueueType;     /* MessageQueue */
+    PyTypeObject *DrainType;     /* what drain() returns */
+    PyTypeObject *RowParserType; /* what data_row_parser() returns */
+    PyTypeObject *RowColumnsType; /* what data_row_columns() returns */
     Py_ssize_t max_message_length;
 } State;
 
@@ -301,51 +309,600 @@ set_pos_keeping_error(State *st, PyObject *fb, Py_ssize_t pos)
 #endif
 }
 
+/* -- MessageQueue ---------------------------------------------------------- */
+
+/*
+ * Decoded messages and their wire sizes in two parallel arrays; items
+ * [head, tail) are queued.  decode_frames pushes and drain pops without
+ * a call through Python.  Emptied, the arrays are reused from the start.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject **items;
+    Py_ssize_t *sizes;
+    Py_ssize_t head, tail, cap;
+} Queue;
+
+/* Append msg (a reference is stolen, also on failure). */
+static int
+queue_push(Queue *q, PyObject *msg, Py_ssize_t size)
+{
+    if (q->tail == q->cap) {
+        Py_ssize_t n = q->tail - q->head;
+
+        if (q->head > 0 && n <= q->cap / 2) {
+            /* Half or more is free at the front: slide down (amortised). */
+            memmove(q->items, q->items + q->head, (size_t)n * sizeof(PyObject *));
+            memmove(q->sizes, q->sizes + q->head, (size_t)n * sizeof(Py_ssize_t));
+            q->head = 0;
+            q->tail = n;
+        }
+        else {
+            Py_ssize_t cap = q->cap ? q->cap * 2 : 64;
+            PyObject **items;
+            Py_ssize_t *sizes;
+
+            if (cap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(PyObject *)) {
+                Py_DECREF(msg);
+                PyErr_NoMemory();
+                return -1;
+            }
+            items = PyMem_Realloc(q->items, (size_t)cap * sizeof(PyObject *));
+            if (items == NULL) {
+                Py_DECREF(msg);
+                PyErr_NoMemory();
+                return -1;
+            }
+            q->items = items;
+            sizes = PyMem_Realloc(q->sizes, (size_t)cap * sizeof(Py_ssize_t));
+            if (sizes == NULL) {
+                Py_DECREF(msg);
+                PyErr_NoMemory();
+                return -1;
+            }
+            q->sizes = sizes;
+            q->cap = cap;
+        }
+    }
+    q->items[q->tail] = msg;
+    q->sizes[q->tail] = size;
+    q->tail++;
+    return 0;
+}
+
+/* The oldest message (a new reference), or NULL if the queue is empty. */
+static inline PyObject *
+queue_pop(Queue *q)
+{
+    PyObject *msg;
+
+    if (q->head == q->tail) {
+        return NULL;
+    }
+    msg = q->items[q->head];
+    q->items[q->head++] = NULL;
+    if (q->head == q->tail) {
+        q->head = q->tail = 0;
+        if (q->cap > 4096) {
+            /* A burst is over: do not keep its arrays for ever. */
+            PyMem_Free(q->items);
+            PyMem_Free(q->sizes);
+            q->items = NULL;
+            q->sizes = NULL;
+            q->cap = 0;
+        }
+    }
+    return msg;
+}
+
+static void
+queue_drop_all(Queue *q)
+{
+    /* Detach first: a message's finaliser may touch the queue. */
+    PyObject **items = q->items;
+    Py_ssize_t head = q->head, tail = q->tail;
+
+    q->items = NULL;
+    q->head = q->tail = q->cap = 0;
+    PyMem_Free(q->sizes);
+    q->sizes = NULL;
+    for (; head < tail; head++) {
+        Py_XDECREF(items[head]);
+    }
+    PyMem_Free(items);
+}
+
+static PyObject *
+queue_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "MessageQueue() takes no arguments");
+        return NULL;
+    }
+    return type->tp_alloc(type, 0); /* zeroed: empty, no arrays */
+}
+
+static int
+queue_traverse(Queue *q, visitproc visit, void *arg)
+{
+    Py_ssize_t i;
+
+    Py_VISIT(Py_TYPE(q));
+    for (i = q->head; i < q->tail; i++) {
+        Py_VISIT(q->items[i]);
+    }
+    return 0;
+}
+
+static int
+queue_clear_refs(Queue *q)
+{
+    queue_drop_all(q);
+    return 0;
+}
+
+static void
+queue_dealloc(Queue *q)
+{
+    PyTypeObject *type = Py_TYPE(q);
+
+    PyObject_GC_UnTrack(q);
+    queue_drop_all(q);
+    type->tp_free(q);
+    Py_DECREF(type);
+}
+
+static PyObject *
+queue_append(Queue *q, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"msg", "size"};
+    PyObject *a[2];
+    Py_ssize_t size;
+
+    if (parse_args("append", args, nargs, kwnames, names, 2, 2, a) < 0) {
+        return NULL;
+    }
+    size = as_ssize(a[1]);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (queue_push(q, Py_NewRef(a[0]), size) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_popleft(Queue *q, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *msg = queue_pop(q);
+
+    return msg != NULL ? msg : Py_NewRef(Py_None);
+}
+
+static PyObject *
+queue_clear(Queue *q, PyObject *Py_UNUSED(ignored))
+{
+    queue_drop_all(q);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_nbytes(Queue *q, void *Py_UNUSED(closure))
+{
+    Py_ssize_t i;
+    long long total = 0;
+
+    for (i = q->head; i < q->tail; i++) {
+        total += q->sizes[i];
+    }
+    return PyLong_FromLongLong(total);
+}
+
+static Py_ssize_t
+queue_len(Queue *q)
+{
+    return q->tail - q->head;
+}
+
+static PyMethodDef queue_methods[] = {
+    {"append", (PyCFunction)(void (*)(void))queue_append, METH_FASTCALL | METH_KEYWORDS,
+     "append(msg, size)\n--\n\nQueue msg with its wire size."},
+    {"popleft", (PyCFunction)queue_popleft, METH_NOARGS,
+     "popleft()\n--\n\nRemove and return the oldest message; None if there is none."},
+    {"clear", (PyCFunction)queue_clear, METH_NOARGS, "clear()\n--\n\nDrop every message."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef queue_getset[] = {
+    {"nbytes", (getter)queue_nbytes, NULL, "The wire size of the queued messages together.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot queue_slots[] = {
+    {Py_tp_new, queue_new},
+    {Py_tp_dealloc, queue_dealloc},
+    {Py_tp_traverse, queue_traverse},
+    {Py_tp_clear, queue_clear_refs},
+    {Py_tp_methods, queue_methods},
+    {Py_tp_getset, queue_getset},
+    {Py_sq_length, queue_len},
+    {Py_tp_doc, "Decoded messages not yet returned, oldest first, with their wire sizes."},
+    {0, NULL},
+};
+
+static PyType_Spec queue_spec = {
+    .name = "pygwire._cframing.MessageQueue",
+    .basicsize = sizeof(Queue),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = queue_slots,
+};
+
+/* -- drain ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *queue;    /* a Queue */
+    PyObject *refill;   /* () -> bool */
+    PyObject *callback; /* (msg) -> object, or NULL */
+    PyObject *steady;   /* set or frozenset of types that skip the callback */
+    int done;           /* raised or finished: like a spent generator */
+} Drain;
+
+static PyObject *
+drain_next(Drain *d)
+{
+    Queue *q = (Queue *)d->queue;
+
+    while (!d->done) {
+        PyObject *msg = queue_pop(q);
+        PyObject *res;
+        int truth;
+
+        if (msg != NULL) {
+            if (d->callback != NULL) {
+                truth = PySet_Contains(d->steady, (PyObject *)Py_TYPE(msg));
+                if (truth == 0) {
+                    res = PyObject_CallOneArg(d->callback, msg);
+                    if (res == NULL) {
+                        truth = -1;
+                    }
+                    Py_XDECREF(res);
+                }
+                if (truth < 0) {
+                    Py_DECREF(msg);
+                    d->done = 1;
+                    return NULL;
+                }
+            }
+            return msg;
+        }
+        res = PyObject_CallNoArgs(d->refill);
+        if (res == NULL) {
+            d->done = 1;
+            return NULL;
+        }
+        truth = PyObject_IsTrue(res);
+        Py_DECREF(res);
+        if (truth <= 0) {
+            d->done = 1; /* an error is set when truth < 0 */
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static int
+drain_traverse(Drain *d, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(d));
+    Py_VISIT(d->queue);
+    Py_VISIT(d->refill);
+    Py_VISIT(d->callback);
+    Py_VISIT(d->steady);
+    return 0;
+}
+
+static int
+drain_clear(Drain *d)
+{
+    Py_CLEAR(d->queue);
+    Py_CLEAR(d->refill);
+    Py_CLEAR(d->callback);
+    Py_CLEAR(d->steady);
+    d->done = 1;
+    return 0;
+}
+
+static void
+drain_dealloc(Drain *d)
+{
+    PyTypeObject *type = Py_TYPE(d);
+
+    PyObject_GC_UnTrack(d);
+    drain_clear(d);
+    type->tp_free(d);
+    Py_DECREF(type);
+}
+
+static PyType_Slot drain_slots[] = {
+    {Py_tp_dealloc, drain_dealloc},
+    {Py_tp_traverse, drain_traverse},
+    {Py_tp_clear, drain_clear},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, drain_next},
+    {0, NULL},
+};
+
+static PyType_Spec drain_spec = {
+    .name = "pygwire._cframing.Drain",
+    .basicsize = sizeof(Drain),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = drain_slots,
+};
+
+static const char *const drain_names[] = {"queue", "refill", "callback", "steady"};
+
+static PyObject *
+drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    State *st = get_state(module);
+    PyObject *a[4];
+    Drain *d;
+
+    if (parse_args("drain", args, nargs, kwnames, drain_names, 4, 4, a) < 0) {
+        return NULL;
+    }
+    if (!Py_IS_TYPE(a[0], st->QueueType)) {
+        PyErr_Format(PyExc_TypeError, "drain(): queue must be a MessageQueue, not %.100s",
+                     Py_TYPE(a[0])->tp_name);
+        return NULL;
+    }
+    if (!PyAnySet_Check(a[3])) {
+        PyErr_Format(PyExc_TypeError, "drain(): steady must be a set or frozenset, not %.100s",
+                     Py_TYPE(a[3])->tp_name);
+        return NULL;
+    }
+    d = PyObject_GC_New(Drain, st->DrainType);
+    if (d == NULL) {
+        return NULL;
+    }
+    d->queue = Py_NewRef(a[0]);
+    d->refill = Py_NewRef(a[1]);
+    d->callback = a[2] == Py_None ? NULL : Py_NewRef(a[2]);
+    d->steady = Py_NewRef(a[3]);
+    d->done = 0;
+    PyObject_GC_Track(d);
+    return (PyObject *)d;
+}
+
+/* -- data_row_parser -------------------------------------------------------- */
+
+/*
+ * Rows are made here, not by a call into Python: an instance of the class
+ * from tp_alloc, the payload in its slot _raw, None in _columns.  The slot
+ * offsets come from the class's member descriptors.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    Py_ssize_t raw_offset;
+    Py_ssize_t columns_offset;
+    vectorcallfunc vectorcall;
+} RowParser;
+
+static PyObject *
+make_row(RowParser *p, const char *payload, Py_ssize_t size)
+{
+    PyObject *raw, *row, **slot;
+
+    raw = PyBytes_FromStringAndSize(payload, size);
+    if (raw == NULL) {
+        return NULL;
+    }
+    row = p->cls->tp_alloc(p->cls, 0);
+    if (row == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    slot = (PyObject **)((char *)row + p->raw_offset);
+    Py_XSETREF(*slot, raw);
+    slot = (PyObject **)((char *)row + p->columns_offset);
+    Py_XSETREF(*slot, Py_NewRef(Py_None));
+    return row;
+}
+
+static const char *const window_names3[] = {"buf", "start", "end"};
+
+static PyObject *
+row_parser_call(RowParser *p, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *a[3];
+    Py_ssize_t start, end;
+
+    if (parse_args("parse", args, PyVectorcall_NARGS(nargsf), kwnames, window_names3, 3, 3, a) <
+            0 ||
+        get_window(a, "parse", &start, &end) < 0) {
+        return NULL;
+    }
+    return make_row(p, PyBytes_AS_STRING(a[0]) + start, end - start);
+}
+
+static int
+row_parser_traverse(RowParser *p, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(p));
+    Py_VISIT(p->cls);
+    return 0;
+}
+
+static int
+row_parser_clear(RowParser *p)
+{
+    Py_CLEAR(p->cls);
+    return 0;
+}
+
+static void
+row_parser_dealloc(RowParser *p)
+{
+    PyTypeObject *type = Py_TYPE(p);
+
+    PyObject_GC_UnTrack(p);
+    row_parser_clear(p);
+    type->tp_free(p);
+    Py_DECREF(type);
+}
+
+static PyMemberDef row_parser_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RowParser, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot row_parser_slots[] = {
+    {Py_tp_dealloc, row_parser_dealloc},
+    {Py_tp_traverse, row_parser_traverse},
+    {Py_tp_clear, row_parser_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, row_parser_members},
+    {0, NULL},
+};
+
+static PyType_Spec row_parser_spec = {
+    .name = "pygwire._cframing.RowParser",
+    .basicsize = sizeof(RowParser),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
+    .slots = row_parser_slots,
+};
+
+/* The offset of cls's object slot called name, or -1 with TypeError. */
+static Py_ssize_t
+slot_offset(const char *fname, PyTypeObject *cls, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)cls, name);
+    Py_ssize_t offset = -1;
+
+    if (descr == NULL) {
+        PyErr_Clear();
+    }
+    else if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDescrObject *member = (PyMemberDescrObject *)descr;
+
+        if (member->d_member->type == T_OBJECT_EX && !(member->d_member->flags & READONLY) &&
+            PyType_IsSubtype(cls, PyDescr_TYPE(member))) {
+            offset = member->d_member->offset;
+        }
+    }
+    Py_XDECREF(descr);
+    if (offset < 0) {
+        PyObject *type_name = PyType_GetName(cls);
+
+        if (type_name != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s(): %U has no slot %s", fname, type_name, name);
+            Py_DECREF(type_name);
+        }
+    }
+    return offset;
+}
+
+/* The slots of a DataRow class: what both data_row_* functions need. */
+static PyTypeObject *
+row_class(const char *fname, PyObject *cls, Py_ssize_t *raw_offset, Py_ssize_t *columns_offset)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_Format(PyExc_TypeError, "%s() needs a class, not %.100s", fname,
+                     Py_TYPE(cls)->tp_name);
+        return NULL;
+    }
+    *raw_offset = slot_offset(fname, (PyTypeObject *)cls, "_raw");
+    if (*raw_offset < 0) {
+        return NULL;
+    }
+    *columns_offset = slot_offset(fname, (PyTypeObject *)cls, "_columns");
+    if (*columns_offset < 0) {
+        return NULL;
+    }
+    return (PyTypeObject *)cls;
+}
+
+static PyObject *
+data_row_parser(PyObject *module, PyObject *cls)
+{
+    State *st = get_state(module);
+    PyTypeObject *type;
+    RowParser *p;
+    Py_ssize_t raw_offset, columns_offset;
+
+    if (PyType_Check(cls) && ((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new) {
+        PyObject *name = PyType_GetName((PyTypeObject *)cls);
+
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError, "data_row_parser(): %U defines __new__", name);
+            Py_DECREF(name);
+        }
+        return NULL;
+    }
+    type = row_class("data_row_parser", cls, &raw_offset, &columns_offset);
+    if (type == NULL) {
+        return NULL;
+    }
+    p = PyObject_GC_New(RowParser, st->RowParserType);
+    if (p == NULL) {
+        return NULL;
+    }
+    p->cls = (PyTypeObject *)Py_NewRef(cls);
+    p->raw_offset = raw_offset;
+    p->columns_offset = columns_offset;
+    p->vectorcall = (vectorcallfunc)row_parser_call;
+    PyObject_GC_Track(p);
+    return (PyObject *)p;
+}
+
 /* -- decode_frames -------------------------------------------------------- */
 
-static const char *const decode_frames_names[] = {"fb",  "limits", "parsers",
-                                                  "out", "sizes",  "hold"};
+static const char *const decode_frames_names[] = {"fb", "limits", "parsers", "queue", "hold"};
 
 static PyObject *
 decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     State *st = get_state(module);
-    PyObject *a[6];
-    PyObject *fb, *limits, *parsers, *out;
-    PyObject *append = NULL, *append_size = NULL;
+    PyObject *a[5];
+    PyObject *fb, *limits, *parsers;
+    Queue *queue;
     PyObject *buf = NULL;
     long hold = -1;
 
-    if (parse_args("decode_frames", args, nargs, kwnames, decode_frames_names, 5, 6, a) < 0) {
+    if (parse_args("decode_frames", args, nargs, kwnames, decode_frames_names, 4, 5, a) < 0) {
         return NULL;
     }
     fb = a[0];
     limits = a[1];
     parsers = a[2];
-    out = a[3];
-    if (a[5] != NULL) {
+    if (!Py_IS_TYPE(a[3], st->QueueType)) {
+        PyErr_Format(PyExc_TypeError,
+                     "decode_frames(): queue must be a MessageQueue, not %.100s",
+                     Py_TYPE(a[3])->tp_name);
+        return NULL;
+    }
+    queue = (Queue *)a[3];
+    if (a[4] != NULL) {
         int overflow;
         long long h;
 
-        if (!PyLong_Check(a[5])) {
+        if (!PyLong_Check(a[4])) {
             PyErr_Format(PyExc_TypeError, "decode_frames(): hold must be an int, not %.100s",
-                         Py_TYPE(a[5])->tp_name);
+                         Py_TYPE(a[4])->tp_name);
             return NULL;
         }
-        h = PyLong_AsLongLongAndOverflow(a[5], &overflow);
+        h = PyLong_AsLongLongAndOverflow(a[4], &overflow);
         if (h == -1 && PyErr_Occurred()) {
             return NULL;
         }
         /* Only 0..255 can equal an identifier byte. */
         hold = (!overflow && h >= 0 && h <= 255) ? (long)h : -1;
-    }
-    append = PyObject_GetAttr(out, st->str_append);
-    if (append == NULL) {
-        return NULL;
-    }
-    append_size = PyObject_GetAttr(a[4], st->str_append);
-    if (append_size == NULL) {
-        goto error;
     }
 
     for (;;) {
@@ -387,7 +944,7 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
             uint32_t length = be_u32(data + pos + 1);
             long long limit_v, frame_end;
             int overflow;
-            PyObject *limit, *parser, *msg, *num, *res;
+            PyObject *limit, *parser, *msg;
 
             limit = seq_item(limits, ident);
             if (limit == NULL) {
@@ -426,57 +983,37 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
                 break;
             }
             end = (Py_ssize_t)frame_end;
-            if ((long)ident == hold) {
-                truth = PyObject_IsTrue(out);
-                if (truth < 0) {
-                    goto batch_error;
-                }
-                if (truth) {
-                    held = 1;
-                    break;
-                }
+            if ((long)ident == hold && queue->tail > queue->head) {
+                held = 1;
+                break;
             }
             parser = seq_item(parsers, ident);
             if (parser == NULL) {
                 goto batch_error;
             }
-            {
+            if (Py_IS_TYPE(parser, st->RowParserType)) {
+                /* A DataRow: made here, without a call into Python. */
+                msg = make_row((RowParser *)parser, (const char *)data + pos + 5,
+                               end - pos - 5);
+            }
+            else {
                 PyObject *start_obj = PyLong_FromSsize_t(pos + 5);
                 PyObject *end_obj = start_obj == NULL ? NULL : PyLong_FromSsize_t(end);
 
-                if (end_obj == NULL) {
-                    Py_XDECREF(start_obj);
-                    Py_DECREF(parser);
-                    goto batch_error;
-                }
-                {
+                msg = NULL;
+                if (end_obj != NULL) {
                     PyObject *call[4] = {NULL, buf, start_obj, end_obj};
+
                     msg = PyObject_Vectorcall(parser, call + 1,
                                               3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
                 }
-                Py_DECREF(start_obj);
-                Py_DECREF(end_obj);
-                Py_DECREF(parser);
+                Py_XDECREF(start_obj);
+                Py_XDECREF(end_obj);
             }
-            if (msg == NULL) {
+            Py_DECREF(parser);
+            if (msg == NULL || queue_push(queue, msg, end - pos) < 0) {
                 goto batch_error;
             }
-            res = PyObject_CallOneArg(append, msg);
-            Py_DECREF(msg);
-            if (res == NULL) {
-                goto batch_error;
-            }
-            Py_DECREF(res);
-            num = PyLong_FromLongLong(1 + (long long)length);
-            if (num == NULL) {
-                goto batch_error;
-            }
-            res = PyObject_CallOneArg(append_size, num);
-            Py_DECREF(num);
-            if (res == NULL) {
-                goto batch_error;
-            }
-            Py_DECREF(res);
             pos = end;
         }
 
@@ -535,14 +1072,10 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
     }
 
     Py_XDECREF(buf);
-    Py_DECREF(append);
-    Py_DECREF(append_size);
     Py_RETURN_NONE;
 
 error:
     Py_XDECREF(buf);
-    Py_XDECREF(append);
-    Py_XDECREF(append_size);
     return NULL;
 }
 
@@ -556,19 +1089,10 @@ static const char *const window_names[] = {"buf", "start", "end", "make"};
  * finds nothing, so the columns are built only after it passed.
  */
 static PyObject *
-split_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end)
 {
-    State *st = get_state(module);
-    PyObject *a[3];
-    Py_ssize_t start, end, pos, i, count;
-    const unsigned char *data;
+    Py_ssize_t pos, i, count;
     PyObject *cols;
-
-    if (parse_args("split_data_row", args, nargs, kwnames, window_names, 3, 3, a) < 0 ||
-        get_window(a, "split_data_row", &start, &end) < 0) {
-        return NULL;
-    }
-    data = (const unsigned char *)PyBytes_AS_STRING(a[0]);
 
     if (end - start < 2) {
         raise_decoding_error(st, st->str_DataRow, 0,
@@ -636,6 +1160,173 @@ split_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
         PyList_SET_ITEM(cols, i, v);
     }
     return cols;
+}
+
+static PyObject *
+split_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[3];
+    Py_ssize_t start, end;
+
+    if (parse_args("split_data_row", args, nargs, kwnames, window_names, 3, 3, a) < 0 ||
+        get_window(a, "split_data_row", &start, &end) < 0) {
+        return NULL;
+    }
+    return split_row(get_state(module), (const unsigned char *)PyBytes_AS_STRING(a[0]), start,
+                     end);
+}
+
+/* -- data_row_columns ----------------------------------------------------- */
+
+/*
+ * DataRow.columns as a data descriptor: the list once split, else the
+ * payload in _raw split now (and kept; _raw is then dropped).  Setting it
+ * stores the list and drops the payload.  A row that cannot be split
+ * raises its DecodingError at every read and keeps its payload.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    Py_ssize_t raw_offset;
+    Py_ssize_t columns_offset;
+} RowColumns;
+
+static inline PyObject **
+row_slot(PyObject *row, Py_ssize_t offset)
+{
+    return (PyObject **)((char *)row + offset);
+}
+
+static int
+check_row(RowColumns *d, PyObject *row)
+{
+    if (PyObject_TypeCheck(row, d->cls)) {
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "columns: %.100s is not a %.100s", Py_TYPE(row)->tp_name,
+                 d->cls->tp_name);
+    return -1;
+}
+
+static PyObject *
+row_columns_get(RowColumns *d, PyObject *row, PyObject *Py_UNUSED(type))
+{
+    PyObject *cols, *raw;
+
+    if (row == NULL || row == Py_None) {
+        return Py_NewRef(d);
+    }
+    if (check_row(d, row) < 0) {
+        return NULL;
+    }
+    cols = *row_slot(row, d->columns_offset);
+    if (cols != NULL && cols != Py_None) {
+        return Py_NewRef(cols);
+    }
+    raw = *row_slot(row, d->raw_offset);
+    if (cols == NULL || raw == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                     Py_TYPE(row)->tp_name, cols == NULL ? "_columns" : "_raw");
+        return NULL;
+    }
+    if (!PyBytes_Check(raw)) {
+        PyErr_Format(PyExc_TypeError, "split_data_row() needs a bytes buffer, not %.100s",
+                     Py_TYPE(raw)->tp_name);
+        return NULL;
+    }
+    Py_INCREF(raw); /* held while splitting, whatever happens to the row */
+    cols = split_row(PyType_GetModuleState(Py_TYPE(d)),
+                     (const unsigned char *)PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw));
+    Py_DECREF(raw);
+    if (cols == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(*row_slot(row, d->columns_offset), Py_NewRef(cols));
+    Py_XSETREF(*row_slot(row, d->raw_offset), Py_NewRef(Py_None));
+    return cols;
+}
+
+static int
+row_columns_set(RowColumns *d, PyObject *row, PyObject *value)
+{
+    if (check_row(d, row) < 0) {
+        return -1;
+    }
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "property 'columns' of '%.100s' object has no deleter",
+                     Py_TYPE(row)->tp_name);
+        return -1;
+    }
+    Py_XSETREF(*row_slot(row, d->columns_offset), Py_NewRef(value));
+    Py_XSETREF(*row_slot(row, d->raw_offset), Py_NewRef(Py_None));
+    return 0;
+}
+
+static int
+row_columns_traverse(RowColumns *d, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(d));
+    Py_VISIT(d->cls);
+    return 0;
+}
+
+static int
+row_columns_clear(RowColumns *d)
+{
+    Py_CLEAR(d->cls);
+    return 0;
+}
+
+static void
+row_columns_dealloc(RowColumns *d)
+{
+    PyTypeObject *type = Py_TYPE(d);
+
+    PyObject_GC_UnTrack(d);
+    row_columns_clear(d);
+    type->tp_free(d);
+    Py_DECREF(type);
+}
+
+static PyType_Slot row_columns_slots[] = {
+    {Py_tp_dealloc, row_columns_dealloc},
+    {Py_tp_traverse, row_columns_traverse},
+    {Py_tp_clear, row_columns_clear},
+    {Py_tp_descr_get, row_columns_get},
+    {Py_tp_descr_set, row_columns_set},
+    {Py_tp_doc, "The row's values; None stands for SQL NULL."},
+    {0, NULL},
+};
+
+static PyType_Spec row_columns_spec = {
+    .name = "pygwire._cframing.RowColumns",
+    .basicsize = sizeof(RowColumns),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = row_columns_slots,
+};
+
+static PyObject *
+data_row_columns(PyObject *module, PyObject *cls)
+{
+    State *st = get_state(module);
+    PyTypeObject *type;
+    RowColumns *d;
+    Py_ssize_t raw_offset, columns_offset;
+
+    type = row_class("data_row_columns", cls, &raw_offset, &columns_offset);
+    if (type == NULL) {
+        return NULL;
+    }
+    d = PyObject_GC_New(RowColumns, st->RowColumnsType);
+    if (d == NULL) {
+        return NULL;
+    }
+    d->cls = (PyTypeObject *)Py_NewRef(type);
+    d->raw_offset = raw_offset;
+    d->columns_offset = columns_offset;
+    PyObject_GC_Track(d);
+    return (PyObject *)d;
 }
 
 /* -- encode_data_row ------------------------------------------------------ */
@@ -1013,8 +1704,15 @@ error:
 
 static PyMethodDef methods[] = {
     {"decode_frames", (PyCFunction)(void (*)(void))decode_frames, METH_FASTCALL | METH_KEYWORDS,
-     "decode_frames(fb, limits, parsers, out, sizes, hold=-1)\n--\n\n"
-     "Decode every complete standard frame buffered in fb into out."},
+     "decode_frames(fb, limits, parsers, queue, hold=-1)\n--\n\n"
+     "Decode every complete standard frame buffered in fb into queue."},
+    {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL | METH_KEYWORDS,
+     "drain(queue, refill, callback, steady)\n--\n\n"
+     "Iterate over the messages of queue, refilling it and calling callback."},
+    {"data_row_parser", (PyCFunction)data_row_parser, METH_O,
+     "data_row_parser(cls)\n--\n\nThe stream decoders' parser of DataRow."},
+    {"data_row_columns", (PyCFunction)data_row_columns, METH_O,
+     "data_row_columns(cls)\n--\n\nThe descriptor DataRow.columns."},
     {"split_data_row", (PyCFunction)(void (*)(void))split_data_row,
      METH_FASTCALL | METH_KEYWORDS,
      "split_data_row(buf, start, end)\n--\n\nSplit a DataRow payload buf[start:end]."},
@@ -1043,6 +1741,10 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->DecodingError);
     Py_VISIT(st->tuple_new);
     Py_VISIT(st->framing_kwnames);
+    Py_VISIT(st->QueueType);
+    Py_VISIT(st->DrainType);
+    Py_VISIT(st->RowParserType);
+    Py_VISIT(st->RowColumnsType);
     return 0;
 }
 
@@ -1059,9 +1761,12 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_pos);
     Py_CLEAR(st->str_pending);
     Py_CLEAR(st->str_ensure);
-    Py_CLEAR(st->str_append);
     Py_CLEAR(st->str_DataRow);
     Py_CLEAR(st->framing_kwnames);
+    Py_CLEAR(st->QueueType);
+    Py_CLEAR(st->DrainType);
+    Py_CLEAR(st->RowParserType);
+    Py_CLEAR(st->RowColumnsType);
     return 0;
 }
 
@@ -1112,12 +1817,22 @@ module_exec(PyObject *module)
     st->str_pos = PyUnicode_InternFromString("pos");
     st->str_pending = PyUnicode_InternFromString("_pending");
     st->str_ensure = PyUnicode_InternFromString("_ensure");
-    st->str_append = PyUnicode_InternFromString("append");
     st->str_DataRow = PyUnicode_InternFromString("DataRow");
     st->framing_kwnames = Py_BuildValue("(ss)", "identifier", "length");
     if (st->tuple_new == NULL || st->str_buf == NULL || st->str_pos == NULL ||
-        st->str_pending == NULL || st->str_ensure == NULL || st->str_append == NULL ||
+        st->str_pending == NULL || st->str_ensure == NULL ||
         st->str_DataRow == NULL || st->framing_kwnames == NULL) {
+        return -1;
+    }
+    st->QueueType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &queue_spec, NULL);
+    if (st->QueueType == NULL || PyModule_AddType(module, st->QueueType) < 0) {
+        return -1;
+    }
+    st->DrainType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &drain_spec, NULL);
+    st->RowParserType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_parser_spec, NULL);
+    st->RowColumnsType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_columns_spec, NULL);
+    if (st->DrainType == NULL || st->RowParserType == NULL || st->RowColumnsType == NULL) {
         return -1;
     }
     return 0;

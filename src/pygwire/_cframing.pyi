@@ -1,19 +1,27 @@
 """Compiled twin of :mod:`pygwire._framing` (see ``_cframing.c``)."""
 
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from typing import Any
 
+# The compiled MessageQueue has the methods of the Python one.
 from ._framing import FrameBuffer, Parser
+from ._framing import MessageQueue as MessageQueue
 
 def decode_frames(
     fb: FrameBuffer,
     limits: Sequence[int],
     parsers: Sequence[Parser | None],
-    out: deque[Any],
-    sizes: deque[int],
+    queue: MessageQueue,
     hold: int = -1,
 ) -> None: ...
+def drain(
+    queue: MessageQueue,
+    refill: Callable[[], bool],
+    callback: Callable[[Any], object] | None,
+    steady: Set[type],
+) -> Iterator[Any]: ...
+def data_row_parser(cls: type[Any]) -> Parser: ...
+def data_row_columns(cls: type[Any]) -> Any: ...
 def split_data_row(buf: bytes, start: int, end: int) -> list[bytes | None]: ...
 def encode_data_row(columns: list[bytes | None]) -> bytes | None: ...
 def cstring_payload(buf: bytes, start: int, end: int) -> str | None: ...

@@ -7,17 +7,22 @@ pure-Python version stays the reference:
 * :class:`FrameBuffer` accumulates fed bytes; :func:`decode_frames` cuts
   every complete frame out of it in one loop and hands each payload, as a
   window ``(buf, start, end)``, to the parser of its type, so payloads are
-  parsed in place, never copied just to be parsed;
-* :func:`split_data_row`, :func:`encode_data_row` and
-  :func:`read_row_description` handle the messages whose size grows with
-  the result.
+  parsed in place, never copied just to be parsed; the messages wait in a
+  :class:`MessageQueue`;
+* :func:`drain` is the per-message loop of every decoder and connection:
+  it hands out queued messages, refills the queue, and runs a callback
+  (the state machine) for all but the "steady" types (rows and COPY data
+  that change nothing);
+* :func:`data_row_parser` and :func:`data_row_columns` make DataRows that
+  keep their payload and split it on first access; :func:`split_data_row`,
+  :func:`encode_data_row` and :func:`read_row_description` handle the
+  messages whose size grows with the result.
 
-The compiled twin, ``pygwire._cframing`` (``_cframing.c``), replaces
-:func:`decode_frames`, :func:`split_data_row`, :func:`encode_data_row`,
-:func:`cstring_payload` and :func:`row_description_fields` when it was
-built, unless the environment variable ``PYGWIRE_PURE_PYTHON`` is set
-(to anything but ``""`` or ``"0"``) when pygwire is imported.
-:func:`implementation` tells which is in use.
+The compiled twin, ``pygwire._cframing`` (``_cframing.c``), replaces every
+name listed at the end of this module when it was built, unless the
+environment variable ``PYGWIRE_PURE_PYTHON`` is set (to anything but
+``""`` or ``"0"``) when pygwire is imported.  :func:`implementation`
+tells which is in use.
 
 Buffering strategy: ``buf`` is an immutable ``bytes`` object and ``pos``
 the read position in it.  Fed chunks wait in a list and are joined into
@@ -32,8 +37,9 @@ import os
 import re
 import struct
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from itertools import repeat
+from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .constants import MAX_MESSAGE_LENGTH
@@ -44,10 +50,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FrameBuffer",
+    "MessageQueue",
     "Parser",
     "IMPLEMENTATION",
     "cstring_payload",
+    "data_row_columns",
+    "data_row_parser",
     "decode_frames",
+    "drain",
     "encode_data_row",
     "implementation",
     "read_row_description",
@@ -154,29 +164,149 @@ class FrameBuffer:
         return pos + 4, pos + length
 
 
-def decode_frames(  # noqa: PLR0917 - the narrow interface a compiled twin implements
+class MessageQueue:
+    """Decoded messages not yet returned, oldest first, with the wire size
+    of each (what ``MessageDecoder.buffered`` still counts)."""
+
+    __slots__ = ("messages", "sizes")
+
+    def __init__(self) -> None:
+        self.messages: deque[Any] = deque()
+        self.sizes: deque[int] = deque()
+
+    def append(self, msg: Any, size: int) -> None:
+        self.messages.append(msg)
+        self.sizes.append(size)
+
+    def popleft(self) -> Any:
+        """Remove and return the oldest message; None if there is none."""
+        if not self.messages:
+            return None
+        self.sizes.popleft()
+        return self.messages.popleft()
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @property
+    def nbytes(self) -> int:
+        """The wire size of the queued messages together."""
+        return sum(self.sizes)
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.sizes.clear()
+
+
+def drain(
+    queue: MessageQueue,
+    refill: Callable[[], bool],
+    callback: Callable[[Any], object] | None,
+    steady: Set[type],
+) -> Iterator[Any]:
+    """Iterate over the messages of ``queue``, oldest first.
+
+    When the queue is empty, ``refill()`` decodes more into it and returns
+    False when nothing more is complete.  Before a message is yielded,
+    ``callback(msg)`` runs, unless the message's type is in ``steady``:
+    that is how a connection lets rows and COPY data, which change no
+    state, through without a call per message.  ``steady`` is read at every
+    message, so its owner may change it in place between two.  An
+    exception from ``refill`` or ``callback`` ends the iteration.
+    """
+    messages = queue.messages
+    sizes = queue.sizes
+    while True:
+        while messages:
+            sizes.popleft()
+            msg = messages.popleft()
+            if callback is not None and type(msg) not in steady:
+                callback(msg)
+            yield msg
+        if not refill():
+            return
+
+
+def _check_row_class(fname: str, cls: type[Any]) -> None:
+    if not isinstance(cls, type):
+        raise TypeError(f"{fname}() needs a class, not {type(cls).__name__}")
+    for name in ("_raw", "_columns"):
+        if not isinstance(getattr(cls, name, None), MemberDescriptorType):
+            raise TypeError(f"{fname}(): {cls.__name__} has no slot {name}")
+
+
+def data_row_parser(cls: type[Any]) -> Parser:
+    """The stream decoders' parser of DataRow.
+
+    It makes a ``cls`` without calling ``__init__``: the payload goes to
+    the slot ``_raw`` and None to ``_columns``; the row is split when its
+    columns are first read.  ``cls`` must have those two ``__slots__`` and
+    take ``object.__new__``.
+    """
+    if isinstance(cls, type) and cls.__new__ is not object.__new__:  # type: ignore[comparison-overlap]
+        raise TypeError(f"data_row_parser(): {cls.__name__} defines __new__")
+    _check_row_class("data_row_parser", cls)
+    new = object.__new__
+
+    def parse(buf: bytes, start: int, end: int) -> Any:
+        row = new(cls)
+        row._columns = None
+        row._raw = buf[start:end]
+        return row
+
+    return parse
+
+
+def data_row_columns(cls: type[Any]) -> Any:
+    """The descriptor ``DataRow.columns`` (slots as for :func:`data_row_parser`).
+
+    Reading gives the list in ``_columns``, or splits the payload in
+    ``_raw`` first and keeps the list (dropping the payload, which the list
+    may no longer match once changed).  A row that cannot be split raises
+    its DecodingError at every read.  Setting stores the list.
+    """
+    _check_row_class("data_row_columns", cls)
+
+    def get(row: Any) -> list[bytes | None]:
+        cols: list[bytes | None] | None = row._columns
+        if cols is None:
+            raw = row._raw
+            cols = row._columns = split_data_row(raw, 0, len(raw))
+            row._raw = None
+        return cols
+
+    def put(row: Any, value: list[bytes | None]) -> None:
+        row._columns = value
+        row._raw = None
+
+    columns = property(get, put, doc="The row's values; None stands for SQL NULL.")
+    columns.__set_name__(cls, "columns")  # type: ignore[attr-defined]  # named in errors
+    return columns
+
+
+def decode_frames(
     fb: FrameBuffer,
     limits: Sequence[int],
     parsers: Sequence[Parser | None],
-    out: deque[Any],
-    sizes: deque[int],
+    queue: MessageQueue,
     hold: int = -1,
 ) -> None:
-    """Decode every complete standard frame buffered in ``fb`` into ``out``.
+    """Decode every complete standard frame buffered in ``fb`` into ``queue``.
 
     ``limits[identifier]`` is the largest length word accepted for a type
     (-1 for unknown types); ``parsers[identifier]`` turns a payload window
-    ``(buf, start, end)`` into a message; each message's wire size goes to
-    ``sizes``.  A frame of type ``hold`` is only decoded first in a batch,
-    so that it is decoded with the phase that all messages before it have
-    produced (the client's ``p`` family).
+    ``(buf, start, end)`` into a message, queued with its wire size.  A
+    frame of type ``hold`` is only decoded first in a batch, so that it is
+    decoded with the phase that all messages before it have produced (the
+    client's ``p`` family).
 
-    On an error the messages decoded so far stay in ``out`` and the bad
+    On an error the messages decoded so far stay queued and the bad
     frame is consumed; the exception propagates.
     """
     unpack = _HEADER.unpack_from
+    out = queue.messages
     append = out.append
-    append_size = sizes.append
+    append_size = queue.sizes.append
     while True:
         buf = fb.buf
         pos = fb.pos
@@ -233,18 +363,17 @@ def split_data_row(buf: bytes, start: int, end: int) -> list[bytes | None]:
         count = _U16.unpack_from(buf, start)[0]
         pos = start + 2
         cols: list[bytes | None] = []
-        append = cols.append
         unpack = _I32.unpack_from
         for _ in range(count):
             n = unpack(buf, pos)[0]
             pos += 4
             if n >= 0:
-                append(buf[pos : pos + n])
+                cols.append(buf[pos : pos + n])
                 pos += n
                 if pos > end:
                     break
             elif n == -1:
-                append(None)
+                cols.append(None)
             else:
                 break
         else:
@@ -284,24 +413,26 @@ def encode_data_row(columns: list[bytes | None]) -> bytes | None:
     count = len(columns)
     if count > 0xFFFF:
         return None
+    # parts.append is called directly, not hoisted: CPython specialises a
+    # direct list.append call into an inline append, far cheaper than a
+    # call through a bound-method variable.
     parts: list[bytes] = []
-    append = parts.append
     try:
         try:
             for v in columns:
                 if v is None:
-                    append(_NULL)
+                    parts.append(_NULL)
                 else:
-                    append(_LEN_PREFIX[len(v)])
-                    append(v)
+                    parts.append(_LEN_PREFIX[len(v)])
+                    parts.append(v)
         except IndexError:  # a value of 1 KiB or more: no cached prefix
             parts.clear()
             for v in columns:
                 if v is None:
-                    append(_NULL)
+                    parts.append(_NULL)
                 else:
-                    append(len(v).to_bytes(4, "big"))
-                    append(v)
+                    parts.append(len(v).to_bytes(4, "big"))
+                    parts.append(v)
         body = b"".join(parts)  # TypeError for anything not bytes-like
     except (TypeError, OverflowError):
         return None
@@ -383,8 +514,12 @@ IMPLEMENTATION = "python"
 if os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0"):
     try:
         from ._cframing import (
+            MessageQueue,
             cstring_payload,
+            data_row_columns,
+            data_row_parser,
             decode_frames,
+            drain,
             encode_data_row,
             row_description_fields,
             split_data_row,

@@ -23,7 +23,6 @@ failed, raising the same error again, until :meth:`clear`.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -79,15 +78,14 @@ class MessageDecoder:
         max_startup_size: int = MAX_STARTUP_PACKET_LENGTH,
     ) -> None:
         self._frames = _framing.FrameBuffer()
-        # Messages decoded but not yet returned, and their wire sizes.
-        self._ready: deque[PGMessage] = deque()
-        self._sizes: deque[int] = deque()
+        # Messages decoded but not yet returned.
+        self._queue = _framing.MessageQueue()
         self._error: ProtocolError | None = None
         self._max_startup = max_startup_size
         self._limits = self._build_limits(max_message_size)
         self._parsers: list[_framing.Parser | None] = [None] * 256
         for ident, cls in self._classes.items():
-            self._parsers[ident] = cls._parse
+            self._parsers[ident] = cls._stream_parser()
         self._hold = -1
         self._phase = phase
         self._mode = _STANDARD
@@ -130,7 +128,7 @@ class MessageDecoder:
     @property
     def buffered(self) -> int:
         """Number of bytes received but not yet returned as messages."""
-        return len(self._frames) + sum(self._sizes)
+        return len(self._frames) + self._queue.nbytes
 
     def take_buffered(self) -> bytes:
         """Remove and return the bytes not yet decoded (e.g. to hand to a
@@ -140,8 +138,7 @@ class MessageDecoder:
     def clear(self) -> None:
         """Drop buffered bytes and decoded messages; forget an earlier error."""
         self._frames.clear()
-        self._ready.clear()
-        self._sizes.clear()
+        self._queue.clear()
         self._error = None
 
     # -- output ----------------------------------------------------------
@@ -152,17 +149,10 @@ class MessageDecoder:
         returned first; then the error is raised, and again on every call
         until :meth:`clear`.
         """
-        ready = self._ready
-        if not ready:
-            if self._error is not None:
-                raise self._error
-            self._fill()
-            if not ready:
-                if self._error is not None:
-                    raise self._error
-                return None
-        self._sizes.popleft()
-        return ready.popleft()
+        msg: PGMessage | None = self._queue.popleft()
+        if msg is None and self._refill():
+            msg = self._queue.popleft()
+        return msg
 
     def read_all(self) -> list[PGMessage]:
         """Every complete message buffered so far."""
@@ -170,17 +160,7 @@ class MessageDecoder:
 
     def __iter__(self) -> Iterator[PGMessage]:
         """Yield messages until no complete message is left."""
-        ready = self._ready
-        sizes = self._sizes
-        while True:
-            while ready:
-                sizes.popleft()
-                yield ready.popleft()
-            if self._error is not None:
-                raise self._error
-            self._fill()
-            if not ready and self._error is None:
-                return
+        return _framing.drain(self._queue, self._refill, None, _NOTHING)
 
     def __next__(self) -> PGMessage:
         msg = self.read()
@@ -188,20 +168,31 @@ class MessageDecoder:
             raise StopIteration
         return msg
 
+    def _refill(self) -> bool:
+        """Decode what is buffered into the (empty) queue; False if no
+        complete message was there.  A stored error is raised once the
+        messages decoded before it have been returned."""
+        if self._error is None:
+            self._fill()
+            if self._queue:
+                return True
+        if self._error is not None:
+            raise self._error
+        return False
+
     def _fill(self) -> None:
-        """Decode what is buffered into the ready queue (a batch in standard
+        """Decode what is buffered into the queue (a batch in standard
         framing, one packet otherwise); keep an error for :meth:`read`."""
         try:
             if self._mode == _STANDARD:
                 _framing.decode_frames(
-                    self._frames, self._limits, self._parsers, self._ready, self._sizes, self._hold
+                    self._frames, self._limits, self._parsers, self._queue, self._hold
                 )
             else:
                 before = len(self._frames)
                 msg = self._next_special()
                 if msg is not None:
-                    self._ready.append(msg)
-                    self._sizes.append(before - len(self._frames))
+                    self._queue.append(msg, before - len(self._frames))
         except ProtocolError as exc:
             self._error = exc
 
@@ -237,7 +228,7 @@ class BackendMessageDecoder(MessageDecoder):
         if b < 0:
             return None
         if b == 0x45:  # 'E': a server refusing the request with an error
-            _framing.decode_frames(frames, self._limits, self._parsers, self._ready, self._sizes)
+            _framing.decode_frames(frames, self._limits, self._parsers, self._queue)
             return None
         reply: type[SSLResponse] | type[GSSEncResponse] = (
             SSLResponse if self._phase is ConnectionPhase.SSL_NEGOTIATION else GSSEncResponse
@@ -332,6 +323,7 @@ class FrontendMessageDecoder(MessageDecoder):
         return msg
 
 
+_NOTHING: frozenset[type] = frozenset()
 _TLS_HANDSHAKE = 0x16  # TLS record type "handshake"
 _P = ord("p")
 

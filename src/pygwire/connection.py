@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
+from . import _framing
 from .codec import BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
 from .constants import ConnectionPhase, TransactionStatus
 from .exceptions import ProtocolError, StateMachineError
@@ -22,6 +23,8 @@ from .state_machine import BackendStateMachine, FrontendStateMachine, _StateMach
 __all__ = ["BackendConnection", "Connection", "FrontendConnection"]
 
 log = logging.getLogger("pygwire")
+
+_NOTHING: frozenset[type] = frozenset()
 
 
 class Connection:
@@ -34,6 +37,8 @@ class Connection:
         self.decoder = decoder
         self.state_machine = state_machine
         self.strict = strict
+        self._receive = state_machine.receive
+        self._theirs = state_machine._theirs
 
     # -- hooks ------------------------------------------------------------
     def on_send(self, data: bytes) -> None:
@@ -61,33 +66,22 @@ class Connection:
         and passed to :meth:`on_receive` only when the iterator reaches it,
         so stopping early loses nothing: the next call yields the rest.
         """
-        self.decoder.feed(data)
-        return self._drain()
-
-    def _drain(self) -> Iterator[PGMessage]:
-        # The per-message loop of every received row: what _apply does,
-        # with the lookups hoisted out of the loop.
         decoder = self.decoder
-        state = self.state_machine._state
-        advance = state.advance
-        theirs = self.state_machine._theirs
-        on_receive = self.on_receive
+        decoder.feed(data)
+        self._sync_decoder()  # in case the phase was forced in between
+        # Rows and COPY data that are valid and change nothing skip the
+        # per-message work below, unless on_receive wants to see them.
+        hooked = getattr(self.on_receive, "__func__", None) is not Connection.on_receive
+        steady = _NOTHING if hooked else self.state_machine._state.steady[self._theirs]
+        return _framing.drain(decoder._queue, self._refill, self._received, steady)
+
+    def _received(self, msg: PGMessage) -> None:
+        self._apply(self._receive, msg)
+        self.on_receive(msg)
+
+    def _refill(self) -> bool:
         try:
-            for msg in decoder:
-                try:
-                    advance(theirs, msg, "receive")
-                except StateMachineError as exc:
-                    if self.strict:
-                        raise
-                    log.warning("protocol violation ignored: %s", exc)
-                # Framing follows the protocol phase after every message
-                # (read back each time: a send() between two may change it).
-                if state.phase is not decoder._phase:
-                    decoder.phase = state.phase
-                on_receive(msg)
-                yield msg
-        except StateMachineError:
-            raise
+            return self.decoder._refill()
         except ProtocolError:
             # The stream cannot be decoded any further: the connection is lost.
             self.state_machine.fail()
@@ -100,6 +94,9 @@ class Connection:
             if self.strict:
                 raise
             log.warning("protocol violation ignored: %s", exc)
+        self._sync_decoder()
+
+    def _sync_decoder(self) -> None:
         # Framing follows the protocol phase after every single message.
         phase = self.state_machine.phase
         if phase is not self.decoder._phase:

@@ -238,13 +238,12 @@ for _phase, _sender, _msg, _next in _rows():
     assert (_phase, _sender, _msg) not in _TABLE, (_phase, _sender, _msg)
     _TABLE[_phase, _sender, _msg] = _next
 
-#: Transitions that keep the phase and record nothing: the bulk of the
-#: traffic (rows, COPY data), checked before anything else.
-_STEADY = frozenset(
-    key
-    for key, nxt in _TABLE.items()
-    if (nxt is key[0] or nxt is _Act.SAME) and key[2] in (DataRow, CopyData)
-)
+#: Per (phase, sender): the message types whose arrival keeps the phase
+#: and records nothing, the bulk of the traffic (rows, COPY data).
+_STEADY: dict[tuple[ConnectionPhase, MessageDirection], frozenset[type[PGMessage]]] = {}
+for (_phase, _sender, _msg), _next in _TABLE.items():
+    if (_next is _phase or _next is _Act.SAME) and _msg in (DataRow, CopyData):
+        _STEADY[_phase, _sender] = _STEADY.get((_phase, _sender), frozenset()) | {_msg}
 
 _ANY_TIME = (NoticeResponse, ParameterStatus, NotificationResponse)
 _NEEDS_SYNC = frozenset({Parse, Bind, Describe, Execute, Close})
@@ -272,19 +271,26 @@ class ProtocolState:
         # Extended-query messages sent since the last Sync: their replies
         # are still to come even when every Sync has been answered.
         self._unsynced = False
+        #: Per sender, the message types that are valid now and change
+        #: nothing.  The sets are updated in place after every change, so a
+        #: receive loop may hold one and skip advance() for those types.
+        self.steady: dict[MessageDirection, set[type[PGMessage]]] = {F: set(), B: set()}
+        self._steady_for: tuple[ConnectionPhase, bool] | None = None
+        self.restate()
 
     # -- the one entry point ------------------------------------------------
     def advance(self, sender: MessageDirection, msg: PGMessage, verb: str) -> None:
         """Apply ``msg`` sent by ``sender``; raise StateMachineError if invalid."""
         mtype = type(msg)
-        phase = self.phase
-        if (phase, sender, mtype) in _STEADY and not self.skipping_to_sync:
+        if mtype in self.steady[sender]:
             return  # rows and COPY data: valid, and nothing changes
+        phase = self.phase
         if sender is B and phase in _SESSION_PHASES:
             if mtype in _ANY_TIME:
                 return
             if mtype is ErrorResponse and msg.severity in _FATAL:  # type: ignore[attr-defined]
                 self.phase = P.FAILED
+                self.restate()
                 return
         nxt = _TABLE.get((phase, sender, mtype))
         if nxt is None or not self._guard(sender, msg):
@@ -294,6 +300,19 @@ class ProtocolState:
         else:
             self._act(nxt, sender, msg)
         self._note(msg)
+        self.restate()
+
+    def restate(self) -> None:
+        """Bring :attr:`steady` up to date; call after changing ``phase``
+        or ``skipping_to_sync`` from outside :meth:`advance`."""
+        key = (self.phase, self.skipping_to_sync)
+        if key == self._steady_for:
+            return
+        self._steady_for = key
+        for sender, types in self.steady.items():
+            types.clear()
+            if not self.skipping_to_sync:  # then rows are refused, not steady
+                types.update(_STEADY.get((self.phase, sender), ()))
 
     def _guard(self, sender: MessageDirection, msg: PGMessage) -> bool:
         """Conditions a table row cannot express."""
@@ -425,6 +444,7 @@ class _StateMachine:
     def phase(self, phase: ConnectionPhase) -> None:
         """Force a phase, e.g. to follow a stream joined part-way through."""
         self._state.phase = phase
+        self._state.restate()
 
     @property
     def is_ready(self) -> bool:
@@ -459,6 +479,7 @@ class _StateMachine:
     def fail(self) -> None:
         """Mark the connection failed (e.g. after an undecodable stream)."""
         self._state.phase = P.FAILED
+        self._state.restate()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} phase={self.phase.name} pending_syncs={self.pending_syncs}>"

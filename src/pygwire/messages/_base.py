@@ -128,6 +128,11 @@ class PGMessage:
         """Read the fields from ``r``; the caller checks ``r.finish()``."""
         return cls()
 
+    @classmethod
+    def _stream_parser(cls) -> Callable[[bytes, int, int], PGMessage]:
+        """The parser a stream decoder stores for this class, once."""
+        return cls._parse
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "_fast_wire" not in vars(cls):

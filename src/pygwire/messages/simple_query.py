@@ -37,7 +37,7 @@ class Query(FrontendMessage):
 
     def _fast_wire(self) -> bytes | None:
         text = self.query_string.encode("utf-8")
-        if b"\0" in text or len(text) > MAX_MESSAGE_LENGTH - 5:
+        if 0 in text or len(text) > MAX_MESSAGE_LENGTH - 5:
             return None
         return b"Q" + (len(text) + 5).to_bytes(4, "big") + text + b"\0"
 
@@ -112,20 +112,8 @@ class DataRow(BackendMessage):
         self._columns: list[bytes | None] | None = [] if columns is None else columns
         self._raw: bytes | None = None
 
-    @property
-    def columns(self) -> list[bytes | None]:
-        cols = self._columns
-        if cols is None:
-            raw = self._raw
-            assert raw is not None
-            cols = self._columns = _framing.split_data_row(raw, 0, len(raw))
-            self._raw = None  # the list may now be changed; the bytes would go stale
-        return cols
-
-    @columns.setter
-    def columns(self, value: list[bytes | None]) -> None:
-        self._columns = value
-        self._raw = None
+    #: The values (set below: a descriptor from the hot-path module).
+    columns: list[bytes | None]
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -166,10 +154,16 @@ class DataRow(BackendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        row = cls.__new__(cls)
-        row._columns = None
-        row._raw = buf[start:end]
-        return row
+        return cls._stream_parser()(buf, start, end)  # type: ignore[no-any-return]
+
+    @classmethod
+    def _stream_parser(cls) -> _framing.Parser:
+        # Built by the hot-path module, which makes rows without a call per
+        # row into Python when compiled.
+        return _framing.data_row_parser(cls)
+
+
+DataRow.columns = _framing.data_row_columns(DataRow)
 
 
 @dataclass(slots=True)
