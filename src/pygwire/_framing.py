@@ -447,7 +447,7 @@ def cstring_payload(buf: bytes, start: int, end: int) -> str | None:
     """The text of a payload that is exactly one UTF-8 C string (Query,
     CommandComplete), or None if it is not (the strict parser then says
     precisely why)."""
-    if end > start and buf.find(b"\0", start, end) == end - 1:
+    if end > start and buf.find(0, start, end) == end - 1:
         try:
             return buf[start : end - 1].decode("utf-8")
         except UnicodeDecodeError:
@@ -489,7 +489,7 @@ def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
     pos = r.pos
     out: list[Any] = []
     for i in range(count):
-        z = buf.find(b"\0", pos, end)
+        z = buf.find(0, pos, end)
         if z < 0 or end - z - 1 < 18:
             r.pos = pos
             if z < 0:

@@ -96,7 +96,7 @@ class Reader:
     def cstring_bytes(self) -> bytes:
         """A NUL-terminated string as raw bytes (terminator consumed)."""
         p = self.pos
-        z = self.buf.find(b"\0", p, self.end)
+        z = self.buf.find(0, p, self.end)
         if z < 0:
             self.fail("string is not NUL-terminated inside the payload")
         self.pos = z + 1

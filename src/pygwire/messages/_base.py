@@ -131,7 +131,16 @@ class PGMessage:
     @classmethod
     def _stream_parser(cls) -> Callable[[bytes, int, int], PGMessage]:
         """The parser a stream decoder stores for this class, once."""
-        return cls._parse
+        if getattr(cls._parse, "__func__", None) is not _parse_empty:
+            return cls._parse
+        # Fieldless (Sync, BindComplete, ...): the shared instance, bound now.
+        shared = _shared(cls)
+        strict = cls._parse_strict
+
+        def parse(buf: bytes, start: int, end: int) -> PGMessage:
+            return shared if start == end else strict(buf, start, end)
+
+        return parse
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -173,6 +182,10 @@ def _constant_wire(wire: bytes) -> Callable[[PGMessage], bytes]:
 def _parse_empty(cls: type[PGMessage], buf: bytes, start: int, end: int) -> PGMessage:
     if start != end:
         return cls._parse_strict(buf, start, end)
+    return _shared(cls)
+
+
+def _shared(cls: type[PGMessage]) -> PGMessage:
     # A fieldless message has empty slots, so it cannot be changed: one
     # shared instance per class serves every Sync, ParseComplete, ...
     msg = _SHARED.get(cls)

@@ -14,15 +14,17 @@ from ._base import BackendMessage, FrontendMessage
 
 _I32 = struct.Struct("!i")
 _KINDS = {0x53: "S", 0x50: "P"}
-# Precompiled "n Int16s" layouts for the usual small format-code lists.
+# Precompiled "n Int16s" / "n UInt32s" layouts for the usual small lists
+# (format codes, parameter types).
 _INT16_ARRAYS = [struct.Struct(f"!{n}h") for n in range(16)]
+_UINT32_ARRAYS = [struct.Struct(f"!{n}I") for n in range(16)]
 
 
 def _int16s(buf: bytes, pos: int) -> tuple[list[int], int]:
     """Fast path: an Int16 count and that many Int16s, and the new position."""
     n = (buf[pos] << 8) | buf[pos + 1]
-    if not n:
-        return [], pos + 2
+    if n == 1 and buf[pos + 2] == 0 and buf[pos + 3] <= 1:
+        return [buf[pos + 3]], pos + 4  # one format code for all: 0 or 1, usually
     layout = _INT16_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}h")
     return list(layout.unpack_from(buf, pos + 2)), pos + 2 + 2 * n
 
@@ -111,8 +113,8 @@ class Parse(FrontendMessage):
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
         # Fast path; any doubt goes to the strict parser (see PGMessage._parse).
-        z1 = buf.find(b"\0", start, end)
-        z2 = buf.find(b"\0", z1 + 1, end) if z1 >= 0 else -1
+        z1 = buf.find(0, start, end)
+        z2 = buf.find(0, z1 + 1, end) if z1 >= 0 else -1
         if z2 >= 0 and end - z2 >= 3:
             n = (buf[z2 + 1] << 8) | buf[z2 + 2]
             if z2 + 3 + 4 * n == end:
@@ -122,7 +124,8 @@ class Parse(FrontendMessage):
                 except UnicodeDecodeError:
                     pass
                 else:
-                    types = list(struct.unpack_from(f"!{n}I", buf, z2 + 3)) if n else []
+                    layout = _UINT32_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}I")
+                    types = list(layout.unpack_from(buf, z2 + 3))
                     return cls(statement, query, types)
         return cls._parse_strict(buf, start, end)
 
@@ -178,8 +181,8 @@ class Bind(FrontendMessage):
         # past the payload, pos != end at the finish and the strict parser
         # decides; reads past the buffer raise IndexError or struct.error.
         try:
-            z1 = buf.index(b"\0", start, end)
-            z2 = buf.index(b"\0", z1 + 1, end)
+            z1 = buf.index(0, start, end)
+            z2 = buf.index(0, z1 + 1, end)
             pos = z2 + 1
             formats, pos = _int16s(buf, pos)
             n = (buf[pos] << 8) | buf[pos + 1]
@@ -250,7 +253,7 @@ class _KindAndName(FrontendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        if end - start >= 2 and buf.find(b"\0", start + 1, end) == end - 1:
+        if end - start >= 2 and buf.find(0, start + 1, end) == end - 1:
             kind = _KINDS.get(buf[start])
             if kind is not None:
                 try:
@@ -307,7 +310,7 @@ class Execute(FrontendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        z = buf.find(b"\0", start, end)
+        z = buf.find(0, start, end)
         if z >= 0 and z + 5 == end:
             try:
                 portal = buf[start:z].decode("utf-8") if z > start else ""
