@@ -507,3 +507,83 @@ def test_receive_feeds_even_if_not_iterated() -> None:
     assert client.decoder.buffered == len(AuthenticationOk().to_wire())
     assert list(it) == [AuthenticationOk()]
     assert client.phase is P.INITIALIZATION
+
+
+# -- the receive loop's shortcut for rows ------------------------------------------
+# A connection skips the state machine for messages that are valid and change
+# nothing in the current phase (rows, COPY data).  These tests pin down that
+# the shortcut never lets through what the state machine would refuse.
+
+ROWS = [DataRow(columns=[b"1", None]), DataRow(columns=[b"2", b"x"])]
+RESULT = [
+    RowDescription(fields=[]),
+    *ROWS,
+    CommandComplete(tag="SELECT 2"),
+    IDLE,
+]
+
+
+def _ready_connection(cls: type[FrontendConnection] = FrontendConnection) -> FrontendConnection:
+    conn = cls()
+    conn.send(STARTUP)
+    wire = b"".join(msg.to_wire() for _, msg, _ in CONNECT[1:])
+    assert len(list(conn.receive(wire))) == len(CONNECT) - 1
+    assert conn.phase is P.READY
+    return conn
+
+
+def test_rows_in_one_chunk_pass_and_the_cycle_completes() -> None:
+    conn = _ready_connection()
+    conn.send(Query(query_string="select"))
+    wire = b"".join(msg.to_wire() for msg in RESULT)
+    assert list(conn.receive(wire)) == RESULT
+    assert conn.phase is P.READY
+
+
+def test_rows_outside_a_query_are_refused_by_a_connection() -> None:
+    conn = _ready_connection()
+    with pytest.raises(StateMachineError, match="cannot receive DataRow in phase READY"):
+        list(conn.receive(ROWS[0].to_wire()))
+
+
+def test_rows_after_an_extended_query_error_are_refused() -> None:
+    conn = _ready_connection()
+    for msg in (Parse(query="select"), Bind(), Execute(), Sync()):
+        conn.send(msg)
+    wire = ParseComplete().to_wire() + BindComplete().to_wire() + ROWS[0].to_wire()
+    assert len(list(conn.receive(wire))) == 3  # a row is fine while executing
+    with pytest.raises(StateMachineError, match="skips to the next Sync"):
+        list(conn.receive(ERROR.to_wire() + ROWS[1].to_wire()))
+
+
+def test_a_forced_phase_is_honoured_by_the_shortcut() -> None:
+    conn = _ready_connection()
+    conn.state_machine.phase = P.SIMPLE_QUERY
+    assert list(conn.receive(ROWS[0].to_wire())) == [ROWS[0]]
+    conn.state_machine.phase = P.READY
+    with pytest.raises(StateMachineError):
+        list(conn.receive(ROWS[1].to_wire()))
+
+
+def test_on_receive_sees_every_row() -> None:
+    seen: list[type] = []
+
+    class Tracing(FrontendConnection):
+        def on_receive(self, msg: PGMessage) -> None:
+            seen.append(type(msg))
+
+    conn = _ready_connection(Tracing)
+    seen.clear()
+    conn.send(Query(query_string="select"))
+    list(conn.receive(b"".join(msg.to_wire() for msg in RESULT)))
+    assert seen == [type(msg) for msg in RESULT]
+
+
+def test_copy_data_in_both_directions_keeps_the_phase() -> None:
+    conn = _ready_connection()
+    conn.send(Query(query_string="copy t to stdout"))
+    wire = CopyOutResponse(col_formats=[0]).to_wire()
+    wire += CopyData(data=b"a\n").to_wire() * 3 + CopyDone().to_wire()
+    got = list(conn.receive(wire))
+    assert [type(m) for m in got] == [CopyOutResponse, CopyData, CopyData, CopyData, CopyDone]
+    assert conn.phase is P.SIMPLE_QUERY
