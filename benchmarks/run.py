@@ -78,6 +78,14 @@ TARGETS: dict[str, Target] = {
     "encode.datarows": Target(2.0, "encode"),
     "encode.bind_execute_sync": Target(2.0, "encode"),
 }
+#: What the compiled framing must reach on top (it replaces the ones above).
+COMPILED_TARGETS: dict[str, Target] = {
+    "server_stream.full": Target(10.0, "full decode, compiled"),
+}
+#: End to end with the compiled framing: at least this fraction of the wire
+#: limit's speed (wire time / pygwire time), and faster than these drivers.
+E2E_WIRE_FRACTION = 0.8
+E2E_BEATS = ("e2e.psycopg", "e2e.asyncpg")
 
 
 def descriptions(manifest: dict[str, Any]) -> dict[str, str]:
@@ -476,6 +484,8 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
     """Print every table; True if every target was met."""
     expected = expected_checks(manifest)
     labels = descriptions(manifest)
+    compiled = results.framing == "c"
+    targets = {**TARGETS, **COMPILED_TARGETS} if compiled else TARGETS
     all_met = True
     out: list[str] = []
     cur_impl = results.implementations.get("current", {})
@@ -499,7 +509,7 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
             continue
         cur = results.get("current", workload)
         ref = results.get("reference", workload)
-        target = TARGETS.get(workload)
+        target = targets.get(workload)
         ratio = ref.median / cur.median if cur.median and ref.median else None
         per_round = [r / c for c, r in zip(cur.times, ref.times, strict=False)]
         spread = f"{min(per_round):.2f}-{max(per_round):.2f}" if per_round else "-"
@@ -651,7 +661,8 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
     if e2e_table:
         out.append(
             f"\nEnd to end: {opts.e2e_rows:,} rows from PostgreSQL 18 over loopback "
-            f"(ms; ratio = client time / current pygwire time; report only)"
+            f"(ms; ratio = client time / current pygwire time"
+            + ("; targets below)" if compiled else "; report only)")
         )
         out.append(f"  {e2e_query(opts.e2e_rows)}")
         out.append(table(["client", "time", "vs current", "note"], e2e_table, "lrrl"))
@@ -663,6 +674,22 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
                 + (f" (0.2.0: {ref_e2e / wire:.2f}x)" if ref_e2e else "")
                 + (f"; speedup over 0.2.0: {ref_e2e / cur_e2e:.2f}x" if ref_e2e else "")
             )
+        if compiled and cur_e2e and wire:
+            met = wire / cur_e2e >= E2E_WIRE_FRACTION
+            all_met &= met
+            out.append(
+                f"  target (compiled): >= {E2E_WIRE_FRACTION:g}x the wire limit's speed: "
+                f"{wire / cur_e2e:.2f}x, {'pass' if met else 'FAIL'}"
+            )
+            for driver in E2E_BEATS:
+                other = results.get(driver, "e2e").median
+                met = bool(other) and cur_e2e < other
+                all_met &= met
+                out.append(
+                    f"  target (compiled): faster than {driver[4:]}: "
+                    f"{ms(cur_e2e)} vs {ms(other) if other else '-'} ms, "
+                    f"{'pass' if met else 'FAIL'}"
+                )
         out.append(
             "  note: psycopg, asyncpg and pg8000 also convert every value to a Python "
             "object (int, str, Decimal);\n  pygwire hands out the column bytes as they "
