@@ -475,8 +475,9 @@ def row_description_fields(buf: bytes, start: int, end: int, make: type[Any]) ->
         names = b"\0".join(parts[0:-1:2]).decode("utf-8").split("\0")
     except UnicodeDecodeError:
         return None
-    flat = struct.unpack("!" + "IhIhih" * count, b"".join(parts[1::2]))
-    columns = zip(names, *(flat[i::6] for i in range(6)), strict=True)
+    # zip takes six consecutive values from one iterator per field.
+    values = iter(struct.unpack("!" + "IhIhih" * count, b"".join(parts[1::2])))
+    columns = zip(names, values, values, values, values, values, values, strict=True)
     return list(map(tuple.__new__, repeat(make, count), columns))
 
 

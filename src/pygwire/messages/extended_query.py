@@ -113,7 +113,8 @@ class Parse(FrontendMessage):
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
         # Fast path; any doubt goes to the strict parser (see PGMessage._parse).
-        z1 = buf.find(0, start, end)
+        # The unnamed statement ("") is the usual case.
+        z1 = start if end > start and buf[start] == 0 else buf.find(0, start, end)
         z2 = buf.find(0, z1 + 1, end) if z1 >= 0 else -1
         if z2 >= 0 and end - z2 >= 3:
             n = (buf[z2 + 1] << 8) | buf[z2 + 2]
@@ -181,10 +182,10 @@ class Bind(FrontendMessage):
         # past the payload, pos != end at the finish and the strict parser
         # decides; reads past the buffer raise IndexError or struct.error.
         try:
-            z1 = buf.index(0, start, end)
-            z2 = buf.index(0, z1 + 1, end)
-            pos = z2 + 1
-            formats, pos = _int16s(buf, pos)
+            # The unnamed portal and statement ("") are the usual case.
+            z1 = start if buf[start] == 0 else buf.index(0, start, end)
+            z2 = z1 + 1 if buf[z1 + 1] == 0 else buf.index(0, z1 + 1, end)
+            formats, pos = _int16s(buf, z2 + 1)
             n = (buf[pos] << 8) | buf[pos + 1]
             pos += 2
             values: list[bytes | None] = []
@@ -253,7 +254,13 @@ class _KindAndName(FrontendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        if end - start >= 2 and buf.find(0, start + 1, end) == end - 1:
+        size = end - start
+        # The name ends at the payload's last byte; "" (size 2) needs no search.
+        if (
+            size >= 2
+            and buf[end - 1] == 0
+            and (size == 2 or buf.find(0, start + 1, end) == end - 1)
+        ):
             kind = _KINDS.get(buf[start])
             if kind is not None:
                 try:
@@ -310,7 +317,8 @@ class Execute(FrontendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        z = buf.find(0, start, end)
+        # The unnamed portal ("") is the usual case.
+        z = start if end - start == 5 and buf[start] == 0 else buf.find(0, start, end)
         if z >= 0 and z + 5 == end:
             try:
                 portal = buf[start:z].decode("utf-8") if z > start else ""
