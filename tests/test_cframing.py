@@ -222,7 +222,7 @@ def test_split_data_row_large_values() -> None:
     ]
 
 
-# -- encode_data_row ---------------------------------------------------------------------
+# -- data_row_to_wire --------------------------------------------------------------------
 
 
 class _BadLen:
@@ -254,16 +254,34 @@ _ODD_VALUES: list[Any] = [
 ]
 
 
+def _fallback(row: Any) -> Any:
+    return ("fallback", row._columns)
+
+
+def _encoding(mod: ModuleType, cols: Any) -> tuple[Any, ...]:
+    row = _Slots()
+    row._columns = cols
+    row._raw = None
+    return outcome(mod.data_row_to_wire(_Slots, _fallback), row)
+
+
+def same_encoding(cols: Any) -> tuple[Any, ...]:
+    """Encode a row of ``cols`` in both versions; assert they agree."""
+    expected = _encoding(PY, cols)
+    assert _encoding(c(), cols) == expected, cols
+    return expected
+
+
 @DIFF
 @given(cols=columns, odd=st.lists(st.integers(0, len(_ODD_VALUES) - 1), max_size=3), data=st.data())
-def test_encode_data_row(cols: list[Any], odd: list[int], data: st.DataObject) -> None:
+def test_data_row_to_wire(cols: list[Any], odd: list[int], data: st.DataObject) -> None:
     for i in odd:
         cols.insert(data.draw(st.integers(0, len(cols))), _ODD_VALUES[i])
     container = data.draw(st.sampled_from([list, tuple, deque]))
-    same("encode_data_row", container(cols))
+    same_encoding(container(cols))
 
 
-def test_encode_data_row_edges() -> None:
+def test_data_row_to_wire_edges() -> None:
     big = b"y" * 5000
     for cols in [
         [],
@@ -278,20 +296,39 @@ def test_encode_data_row_edges() -> None:
         [_HugeLen(), _BadLen()],
         (b"t", None),
     ]:
-        same("encode_data_row", cols)
-    for not_columns in [5, None, iter([b"a"])]:
-        result = same("encode_data_row", not_columns)
+        same_encoding(cols)
+    for not_columns in [5, iter([b"a"])]:
+        result = same_encoding(not_columns)
         assert result[:2] == ("raised", TypeError)
-    assert same("encode_data_row", [b"a", _BadLen()])[1] is ValueError
+    assert same_encoding([b"a", _BadLen()])[1] is ValueError
 
 
-def test_encode_data_row_over_the_size_limit_copies_nothing() -> None:
+def test_data_row_to_wire_of_a_payload_and_as_a_method() -> None:
+    payload = data_row_payload([b"ab", None])
+    for mod in (PY, c()):
+        row = mod.data_row_parser(_Slots)(payload, 0, len(payload))
+        to_wire = mod.data_row_to_wire(_Slots, _fallback)
+        assert to_wire(row) == b"D" + struct.pack("!I", 4 + len(payload)) + payload
+
+        class Row(_Slots):
+            __slots__ = ()
+            encode = to_wire
+
+        assert Row.__dict__["encode"].__qualname__ == "_Slots.to_wire"
+        assert mod.data_row_parser(Row)(payload, 0, len(payload)).encode() == to_wire(row)
+    with pytest.raises(TypeError):
+        c().data_row_to_wire(_Slots, _fallback)(object())
+    with pytest.raises(TypeError):
+        c().data_row_to_wire(_Slots, _fallback)(row, 1)
+
+
+def test_data_row_to_wire_over_the_size_limit_copies_nothing() -> None:
     # A 1 GiB column the kernel never backs with memory: the compiled
     # version sees the size before copying anything.
     with mmap.mmap(-1, 1 << 30) as mem:
         view = memoryview(mem)
         try:
-            assert c().encode_data_row([view]) is None
+            assert _encoding(c(), [view]) == ("returned", tuple, ("fallback", [view]))
         finally:
             view.release()
 
@@ -731,6 +768,8 @@ def test_drain_reads_steady_at_every_message() -> None:
 
 class _Slots:
     __slots__ = ("_columns", "_raw")
+    _columns: Any
+    _raw: Any
 
 
 class _SlotsChild(_Slots):
@@ -837,7 +876,7 @@ _SWAPPED = [
     "data_row_parser",
     "data_row_columns",
     "split_data_row",
-    "encode_data_row",
+    "data_row_to_wire",
     "cstring_payload",
     "row_description_fields",
 ]
@@ -847,17 +886,20 @@ _SWAPPED = [
 def installs() -> Iterator[Callable[[ModuleType], Any]]:
     saved = {name: getattr(_framing, name) for name in _SWAPPED}
     saved_columns = vars(m.DataRow)["columns"]
+    saved_to_wire = vars(m.DataRow)["to_wire"]
 
     def install(source: ModuleType) -> None:
         for name in _SWAPPED:
             setattr(_framing, name, getattr(source, name))
         # Made once at import; decoders made after this take the rest.
         m.DataRow.columns = source.data_row_columns(m.DataRow)
+        m.DataRow.to_wire = source.data_row_to_wire(m.DataRow, m.PGMessage.to_wire)  # type: ignore[method-assign]
 
     yield install
     for name, fn in saved.items():
         setattr(_framing, name, fn)
     m.DataRow.columns = saved_columns
+    m.DataRow.to_wire = saved_to_wire  # type: ignore[method-assign]
 
 
 def _canon(msg: m.PGMessage) -> tuple[Any, ...]:
@@ -932,11 +974,10 @@ def _workload() -> None:
                 cf.split_data_row(bad, 0, len(bad))
         with pytest.raises(ValueError, match="window"):
             cf.split_data_row(row, 0, len(row) + 1)
-        cf.encode_data_row([b"abc", None, b"x" * 2000])
-        cf.encode_data_row([bytearray(b"abc"), None, memoryview(b"x")])
-        cf.encode_data_row([b"a", "not bytes"])
-        with pytest.raises(ValueError, match="no length"):
-            cf.encode_data_row([b"a", _BadLen()])
+        for cols in ([b"abc", None, b"x" * 2000], [bytearray(b"abc"), None, memoryview(b"x")]):
+            _encoding(cf, cols)
+        _encoding(cf, [b"a", "not bytes"])
+        assert _encoding(cf, [b"a", _BadLen()])[1] is ValueError
         cf.cstring_payload(b"SELECT 1\0", 0, 9)
         cf.cstring_payload(b"\xc3\0", 0, 2)
         cf.row_description_fields(field, 0, len(field), fd)

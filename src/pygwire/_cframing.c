@@ -57,6 +57,7 @@ typedef struct {
     PyTypeObject *DrainType;     /* what drain() returns */
     PyTypeObject *RowParserType; /* what data_row_parser() returns */
     PyTypeObject *RowColumnsType; /* what data_row_columns() returns */
+    PyTypeObject *RowEncoderType; /* what data_row_to_wire() returns */
     Py_ssize_t max_message_length;
 } State;
 
@@ -1329,9 +1330,7 @@ data_row_columns(PyObject *module, PyObject *cls)
     return (PyObject *)d;
 }
 
-/* -- encode_data_row ------------------------------------------------------ */
-
-static const char *const encode_names[] = {"columns"};
+/* -- encoding rows --------------------------------------------------------- */
 
 static inline unsigned char *
 put_u32(unsigned char *p, uint32_t v)
@@ -1467,19 +1466,15 @@ done:
     return wire;
 }
 
+/* The wire form of a row of these columns; None to refuse (the fallback
+ * decides); NULL with an exception. */
 static PyObject *
-encode_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+encode_row(State *st, PyObject *columns)
 {
-    State *st = get_state(module);
-    PyObject *a[1];
-    PyObject *columns, *wire, *const *items;
+    PyObject *wire, *const *items;
     Py_ssize_t count, i, body_size = 0;
     unsigned char *p;
 
-    if (parse_args("encode_data_row", args, nargs, kwnames, encode_names, 1, 1, a) < 0) {
-        return NULL;
-    }
-    columns = a[0];
     count = PyObject_Size(columns);
     if (count < 0) {
         return NULL;
@@ -1526,6 +1521,192 @@ encode_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
         }
     }
     return wire;
+}
+
+/* -- data_row_to_wire ----------------------------------------------------- */
+
+/*
+ * DataRow.to_wire as a method descriptor: LOAD_METHOD calls it with the
+ * row, without a bound method or a Python frame in between.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    Py_ssize_t raw_offset;
+    Py_ssize_t columns_offset;
+    PyObject *fallback; /* the validating encoder, called with the row */
+    vectorcallfunc vectorcall;
+} RowEncoder;
+
+static PyObject *
+row_encoder_call(RowEncoder *e, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *row, *columns, *raw, *wire;
+    unsigned char *p;
+
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "to_wire() takes no arguments");
+        return NULL;
+    }
+    row = args[0];
+    if (!PyObject_TypeCheck(row, e->cls)) {
+        PyErr_Format(PyExc_TypeError, "to_wire(): %.100s is not a %.100s",
+                     Py_TYPE(row)->tp_name, e->cls->tp_name);
+        return NULL;
+    }
+    columns = *row_slot(row, e->columns_offset);
+    if (columns == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '_columns'",
+                     Py_TYPE(row)->tp_name);
+        return NULL;
+    }
+    if (columns == Py_None) { /* untouched since decoding: frame the payload */
+        raw = *row_slot(row, e->raw_offset);
+        if (raw == NULL || !PyBytes_Check(raw)) {
+            PyErr_Format(PyExc_TypeError, "to_wire(): the payload of %.100s is not bytes",
+                         Py_TYPE(row)->tp_name);
+            return NULL;
+        }
+        if ((long long)PyBytes_GET_SIZE(raw) > 0xFFFFFFFFLL - 4) {
+            PyErr_SetString(PyExc_OverflowError, "int too big to convert");
+            return NULL;
+        }
+        wire = PyBytes_FromStringAndSize(NULL, 5 + PyBytes_GET_SIZE(raw));
+        if (wire == NULL) {
+            return NULL;
+        }
+        p = (unsigned char *)PyBytes_AS_STRING(wire);
+        p[0] = 'D';
+        put_u32(p + 1, (uint32_t)(PyBytes_GET_SIZE(raw) + 4));
+        memcpy(p + 5, PyBytes_AS_STRING(raw), (size_t)PyBytes_GET_SIZE(raw));
+        return wire;
+    }
+    Py_INCREF(columns); /* held while encoding, whatever happens to the row */
+    wire = encode_row(PyType_GetModuleState(Py_TYPE(e)), columns);
+    Py_DECREF(columns);
+    if (wire != Py_None) {
+        return wire;
+    }
+    Py_DECREF(wire);
+    return PyObject_CallOneArg(e->fallback, row);
+}
+
+static PyObject *
+row_encoder_get(RowEncoder *e, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(e);
+    }
+    return PyMethod_New((PyObject *)e, obj);
+}
+
+static int
+row_encoder_traverse(RowEncoder *e, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(e));
+    Py_VISIT(e->cls);
+    Py_VISIT(e->fallback);
+    return 0;
+}
+
+static int
+row_encoder_clear(RowEncoder *e)
+{
+    Py_CLEAR(e->cls);
+    Py_CLEAR(e->fallback);
+    return 0;
+}
+
+static void
+row_encoder_dealloc(RowEncoder *e)
+{
+    PyTypeObject *type = Py_TYPE(e);
+
+    PyObject_GC_UnTrack(e);
+    row_encoder_clear(e);
+    type->tp_free(e);
+    Py_DECREF(type);
+}
+
+static PyObject *
+row_encoder_name(RowEncoder *e, void *qualified)
+{
+    PyObject *cls_name;
+    PyObject *name;
+
+    if (qualified == NULL) {
+        return PyUnicode_FromString("to_wire");
+    }
+    cls_name = PyType_GetName(e->cls);
+    if (cls_name == NULL) {
+        return NULL;
+    }
+    name = PyUnicode_FromFormat("%U.to_wire", cls_name);
+    Py_DECREF(cls_name);
+    return name;
+}
+
+static PyGetSetDef row_encoder_getset[] = {
+    {"__name__", (getter)row_encoder_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)row_encoder_name, NULL, NULL, "qualified"},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef row_encoder_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RowEncoder, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot row_encoder_slots[] = {
+    {Py_tp_dealloc, row_encoder_dealloc},
+    {Py_tp_traverse, row_encoder_traverse},
+    {Py_tp_clear, row_encoder_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_descr_get, row_encoder_get},
+    {Py_tp_members, row_encoder_members},
+    {Py_tp_getset, row_encoder_getset},
+    {Py_tp_doc, "The complete wire form: identifier, Int32 length, payload."},
+    {0, NULL},
+};
+
+static PyType_Spec row_encoder_spec = {
+    .name = "pygwire._cframing.RowEncoder",
+    .basicsize = sizeof(RowEncoder),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL |
+             Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .slots = row_encoder_slots,
+};
+
+static const char *const to_wire_names[] = {"cls", "fallback"};
+
+static PyObject *
+data_row_to_wire(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    State *st = get_state(module);
+    PyObject *a[2];
+    PyTypeObject *type;
+    RowEncoder *e;
+    Py_ssize_t raw_offset, columns_offset;
+
+    if (parse_args("data_row_to_wire", args, nargs, kwnames, to_wire_names, 2, 2, a) < 0) {
+        return NULL;
+    }
+    type = row_class("data_row_to_wire", a[0], &raw_offset, &columns_offset);
+    if (type == NULL) {
+        return NULL;
+    }
+    e = PyObject_GC_New(RowEncoder, st->RowEncoderType);
+    if (e == NULL) {
+        return NULL;
+    }
+    e->cls = (PyTypeObject *)Py_NewRef(type);
+    e->raw_offset = raw_offset;
+    e->columns_offset = columns_offset;
+    e->fallback = Py_NewRef(a[1]);
+    e->vectorcall = (vectorcallfunc)row_encoder_call;
+    PyObject_GC_Track(e);
+    return (PyObject *)e;
 }
 
 /* -- cstring_payload ------------------------------------------------------ */
@@ -1711,15 +1892,14 @@ static PyMethodDef methods[] = {
      "Iterate over the messages of queue, refilling it and calling callback."},
     {"data_row_parser", (PyCFunction)data_row_parser, METH_O,
      "data_row_parser(cls)\n--\n\nThe stream decoders' parser of DataRow."},
+    {"data_row_to_wire", (PyCFunction)(void (*)(void))data_row_to_wire,
+     METH_FASTCALL | METH_KEYWORDS,
+     "data_row_to_wire(cls, fallback)\n--\n\nThe method DataRow.to_wire."},
     {"data_row_columns", (PyCFunction)data_row_columns, METH_O,
      "data_row_columns(cls)\n--\n\nThe descriptor DataRow.columns."},
     {"split_data_row", (PyCFunction)(void (*)(void))split_data_row,
      METH_FASTCALL | METH_KEYWORDS,
      "split_data_row(buf, start, end)\n--\n\nSplit a DataRow payload buf[start:end]."},
-    {"encode_data_row", (PyCFunction)(void (*)(void))encode_data_row,
-     METH_FASTCALL | METH_KEYWORDS,
-     "encode_data_row(columns)\n--\n\n"
-     "The wire form of a DataRow, or None when the validating encoder must decide."},
     {"cstring_payload", (PyCFunction)(void (*)(void))cstring_payload,
      METH_FASTCALL | METH_KEYWORDS,
      "cstring_payload(buf, start, end)\n--\n\n"
@@ -1745,6 +1925,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->DrainType);
     Py_VISIT(st->RowParserType);
     Py_VISIT(st->RowColumnsType);
+    Py_VISIT(st->RowEncoderType);
     return 0;
 }
 
@@ -1767,6 +1948,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->DrainType);
     Py_CLEAR(st->RowParserType);
     Py_CLEAR(st->RowColumnsType);
+    Py_CLEAR(st->RowEncoderType);
     return 0;
 }
 
@@ -1832,7 +2014,10 @@ module_exec(PyObject *module)
     st->RowParserType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_parser_spec, NULL);
     st->RowColumnsType =
         (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_columns_spec, NULL);
-    if (st->DrainType == NULL || st->RowParserType == NULL || st->RowColumnsType == NULL) {
+    st->RowEncoderType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_encoder_spec, NULL);
+    if (st->DrainType == NULL || st->RowParserType == NULL || st->RowColumnsType == NULL ||
+        st->RowEncoderType == NULL) {
         return -1;
     }
     return 0;

@@ -13,10 +13,11 @@ pure-Python version stays the reference:
   it hands out queued messages, refills the queue, and runs a callback
   (the state machine) for all but the "steady" types (rows and COPY data
   that change nothing);
-* :func:`data_row_parser` and :func:`data_row_columns` make DataRows that
-  keep their payload and split it on first access; :func:`split_data_row`,
-  :func:`encode_data_row` and :func:`read_row_description` handle the
-  messages whose size grows with the result.
+* :func:`data_row_parser`, :func:`data_row_columns` and
+  :func:`data_row_to_wire` make DataRows that keep their payload and split
+  it on first access, and encode rows; :func:`split_data_row` and
+  :func:`read_row_description` handle the other messages whose size grows
+  with the result.
 
 The compiled twin, ``pygwire._cframing`` (``_cframing.c``), replaces every
 name listed at the end of this module when it was built, unless the
@@ -56,9 +57,9 @@ __all__ = [
     "cstring_payload",
     "data_row_columns",
     "data_row_parser",
+    "data_row_to_wire",
     "decode_frames",
     "drain",
-    "encode_data_row",
     "implementation",
     "read_row_description",
     "row_description_fields",
@@ -407,40 +408,55 @@ def _split_data_row_strict(buf: bytes, start: int, end: int) -> NoReturn:
     raise DecodingError("DataRow", pos - start, f"{end - pos} unexpected trailing bytes")
 
 
-def encode_data_row(columns: list[bytes | None]) -> bytes | None:
-    """The wire form of a DataRow, or None when the validating encoder must
-    decide (a column that is not bytes, too many columns, too large)."""
-    count = len(columns)
-    if count > 0xFFFF:
-        return None
-    # parts.append is called directly, not hoisted: CPython specialises a
-    # direct list.append call into an inline append, far cheaper than a
-    # call through a bound-method variable.
-    parts: list[bytes] = []
-    try:
+def data_row_to_wire(cls: type[Any], fallback: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """The method ``DataRow.to_wire`` (slots as for :func:`data_row_parser`).
+
+    A row still holding its payload is framed as it came.  Otherwise its
+    columns are encoded here, the hottest encoder; when they are not all
+    None or bytes-like, or too many, or too large, ``fallback(row)`` (the
+    validating encoder, which names the fault) answers instead.
+    """
+    _check_row_class("data_row_to_wire", cls)
+
+    def to_wire(row: Any) -> bytes:
+        columns = row._columns
+        if columns is None:  # untouched since decoding
+            raw: bytes = row._raw
+            return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
+        count = len(columns)
+        if count > 0xFFFF:
+            return fallback(row)
+        # parts.append is called directly, not hoisted: CPython specialises
+        # a direct list.append call into an inline append, far cheaper than
+        # a call through a bound-method variable.
+        parts: list[bytes] = []
         try:
-            for v in columns:
-                if v is None:
-                    parts.append(_NULL)
-                else:
-                    parts.append(_LEN_PREFIX[len(v)])
-                    parts.append(v)
-        except IndexError:  # a value of 1 KiB or more: no cached prefix
-            parts.clear()
-            for v in columns:
-                if v is None:
-                    parts.append(_NULL)
-                else:
-                    parts.append(len(v).to_bytes(4, "big"))
-                    parts.append(v)
-        body = b"".join(parts)  # TypeError for anything not bytes-like
-    except (TypeError, OverflowError):
-        return None
-    size = len(body) + 6
-    if size > MAX_MESSAGE_LENGTH:
-        return None
-    # Identifier, length word and count in one integer conversion.
-    return ((0x44 << 48) | (size << 16) | count).to_bytes(7, "big") + body
+            try:
+                for v in columns:
+                    if v is None:
+                        parts.append(_NULL)
+                    else:
+                        parts.append(_LEN_PREFIX[len(v)])
+                        parts.append(v)
+            except IndexError:  # a value of 1 KiB or more: no cached prefix
+                parts.clear()
+                for v in columns:
+                    if v is None:
+                        parts.append(_NULL)
+                    else:
+                        parts.append(len(v).to_bytes(4, "big"))
+                        parts.append(v)
+            body = b"".join(parts)  # TypeError for anything not bytes-like
+        except (TypeError, OverflowError):
+            return fallback(row)
+        size = len(body) + 6
+        if size > MAX_MESSAGE_LENGTH:
+            return fallback(row)
+        # Identifier, length word and count in one integer conversion.
+        return ((0x44 << 48) | (size << 16) | count).to_bytes(7, "big") + body
+
+    to_wire.__qualname__ = f"{cls.__name__}.to_wire"
+    return to_wire
 
 
 def cstring_payload(buf: bytes, start: int, end: int) -> str | None:
@@ -519,9 +535,9 @@ if os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0"):
             cstring_payload,
             data_row_columns,
             data_row_parser,
+            data_row_to_wire,
             decode_frames,
             drain,
-            encode_data_row,
             row_description_fields,
             split_data_row,
         )

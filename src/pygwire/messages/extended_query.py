@@ -164,7 +164,7 @@ class Bind(FrontendMessage):
             names = p + b"\0" + s + b"\0"
         values = self.param_values
         parts = [names, _int16s_wire(self.param_formats), len(values).to_bytes(2, "big")]
-        for v in values:  # (see _framing.encode_data_row on parts.append)
+        for v in values:  # (see _framing.data_row_to_wire on parts.append)
             if v is None:
                 parts.append(_NULL)
             else:

@@ -12,7 +12,7 @@ from typing import NamedTuple, Self
 from .. import _framing
 from .._wire import Reader, Writer
 from ..constants import MAX_MESSAGE_LENGTH, TransactionStatus
-from ._base import BackendMessage, FrontendMessage
+from ._base import BackendMessage, FrontendMessage, PGMessage
 
 __all__ = [
     "CommandComplete",
@@ -126,17 +126,7 @@ class DataRow(BackendMessage):
     def __repr__(self) -> str:
         return f"DataRow(columns={self.columns!r})"
 
-    def to_wire(self) -> bytes:
-        # The hottest encoder, without the base class's intermediate calls.
-        cols = self._columns
-        if cols is not None:
-            wire = _framing.encode_data_row(cols)
-            if wire is not None:
-                return wire
-            return super().to_wire()  # the validating encoder names the fault
-        raw = self._raw  # untouched since decoding: the payload as it came
-        assert raw is not None
-        return b"D" + (len(raw) + 4).to_bytes(4, "big") + raw
+    # to_wire is set below: the hottest encoder, from the hot-path module.
 
     def encode_into(self, buf: bytearray) -> None:
         buf += self.to_wire()  # an invalid row raises before anything is appended
@@ -164,6 +154,7 @@ class DataRow(BackendMessage):
 
 
 DataRow.columns = _framing.data_row_columns(DataRow)
+DataRow.to_wire = _framing.data_row_to_wire(DataRow, PGMessage.to_wire)  # type: ignore[method-assign,assignment]
 
 
 @dataclass(slots=True)
