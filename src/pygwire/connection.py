@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from . import _framing
-from .codec import BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
+from .codec import _NO_TYPES, BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
 from .constants import ConnectionPhase, TransactionStatus
 from .exceptions import ProtocolError, StateMachineError
 from .messages import PGMessage
@@ -23,8 +23,6 @@ from .state_machine import BackendStateMachine, FrontendStateMachine, _StateMach
 __all__ = ["BackendConnection", "Connection", "FrontendConnection"]
 
 log = logging.getLogger("pygwire")
-
-_NOTHING: frozenset[type] = frozenset()
 
 
 class Connection:
@@ -37,8 +35,6 @@ class Connection:
         self.decoder = decoder
         self.state_machine = state_machine
         self.strict = strict
-        self._receive = state_machine.receive
-        self._theirs = state_machine._theirs
 
     # -- hooks ------------------------------------------------------------
     def on_send(self, data: bytes) -> None:
@@ -72,11 +68,12 @@ class Connection:
         # Rows and COPY data that are valid and change nothing skip the
         # per-message work below, unless on_receive wants to see them.
         hooked = getattr(self.on_receive, "__func__", None) is not Connection.on_receive
-        steady = _NOTHING if hooked else self.state_machine._state.steady[self._theirs]
+        machine = self.state_machine
+        steady = _NO_TYPES if hooked else machine._state.steady[machine._theirs]
         return _framing.drain(decoder._queue, self._refill, self._received, steady)
 
     def _received(self, msg: PGMessage) -> None:
-        self._apply(self._receive, msg)
+        self._apply(self.state_machine.receive, msg)
         self.on_receive(msg)
 
     def _refill(self) -> bool:
