@@ -1085,15 +1085,13 @@ error:
 static const char *const window_names[] = {"buf", "start", "end", "make"};
 
 /*
- * One walk that checks what _split_data_row_strict checks, in the same
- * order; the fast path of the Python code succeeds exactly when this walk
- * finds nothing, so the columns are built only after it passed.
+ * Raise what _split_data_row_strict raises for a row split_row refused:
+ * one walk with the same checks in the same order.
  */
 static PyObject *
-split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end)
+split_row_error(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end)
 {
     Py_ssize_t pos, i, count;
-    PyObject *cols;
 
     if (end - start < 2) {
         raise_decoding_error(st, st->str_DataRow, 0,
@@ -1135,22 +1133,53 @@ split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end
                              PyUnicode_FromFormat("%zd unexpected trailing bytes", end - pos));
         return NULL;
     }
+    PyErr_SetString(PyExc_SystemError, "split_row_error() found no error");
+    return NULL;
+}
 
-    /* The walk passed: every length word and value lies inside the window. */
+/*
+ * One pass that builds the list while checking what split_row_error checks;
+ * at the first doubt the list is dropped and split_row_error walks the row
+ * again to raise the exact error.  A count that cannot fit the payload is
+ * refused before anything is allocated for it.
+ */
+static PyObject *
+split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end)
+{
+    Py_ssize_t pos, i, count;
+    PyObject *cols;
+
+    if (end - start < 2) {
+        return split_row_error(st, data, start, end);
+    }
+    count = be_u16(data + start);
+    pos = start + 2;
+    if (count > (end - pos) / 4) {
+        return split_row_error(st, data, start, end);
+    }
     cols = PyList_New(count);
     if (cols == NULL) {
         return NULL;
     }
-    pos = start + 2;
     for (i = 0; i < count; i++) {
-        int32_t len = be_i32(data + pos);
+        int32_t len;
         PyObject *v;
 
+        if (end - pos < 4) {
+            break;
+        }
+        len = be_i32(data + pos);
         pos += 4;
         if (len < 0) {
+            if (len != -1) {
+                break;
+            }
             v = Py_NewRef(Py_None);
         }
         else {
+            if (len > end - pos) {
+                break;
+            }
             v = PyBytes_FromStringAndSize((const char *)data + pos, len);
             if (v == NULL) {
                 Py_DECREF(cols);
@@ -1160,7 +1189,11 @@ split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end
         }
         PyList_SET_ITEM(cols, i, v);
     }
-    return cols;
+    if (i == count && pos == end) {
+        return cols;
+    }
+    Py_DECREF(cols); /* unset items are NULL, which list_dealloc skips */
+    return split_row_error(st, data, start, end);
 }
 
 static PyObject *

@@ -13,6 +13,7 @@ from ..constants import MAX_MESSAGE_LENGTH
 from ._base import BackendMessage, FrontendMessage
 
 _I32 = struct.Struct("!i")
+_FRAME_HEAD = struct.Struct("!BI").pack  # identifier and length word
 _KINDS = {0x53: "S", 0x50: "P"}
 # Precompiled "n Int16s" / "n UInt32s" layouts for the usual small lists
 # (format codes, parameter types).
@@ -174,7 +175,7 @@ class Bind(FrontendMessage):
         body = b"".join(parts)
         if len(body) > MAX_MESSAGE_LENGTH - 4:
             return None
-        return b"B" + (len(body) + 4).to_bytes(4, "big") + body
+        return _FRAME_HEAD(0x42, len(body) + 4) + body
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
