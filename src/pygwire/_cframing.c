@@ -682,17 +682,58 @@ drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 /* -- data_row_parser -------------------------------------------------------- */
 
 /*
- * Rows are made here, not by a call into Python: an instance of the class
- * from tp_alloc, the payload in its slot _raw, None in _columns.  The slot
- * offsets come from the class's member descriptors.
+ * The DataRow parser, columns descriptor and to_wire method share one
+ * layout: the row class and the offsets of its slots _raw and _columns,
+ * read from the class's member descriptors, so that rows are made, split
+ * and encoded without a call into Python.
  */
 typedef struct {
     PyObject_HEAD
     PyTypeObject *cls;
     Py_ssize_t raw_offset;
     Py_ssize_t columns_offset;
-    vectorcallfunc vectorcall;
-} RowParser;
+    PyObject *fallback;        /* to_wire only: the validating encoder */
+    vectorcallfunc vectorcall; /* the parser and to_wire */
+} RowHelper;
+
+typedef RowHelper RowParser;
+typedef RowHelper RowColumns;
+typedef RowHelper RowEncoder;
+
+static int
+row_helper_traverse(RowHelper *h, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(h));
+    Py_VISIT(h->cls);
+    Py_VISIT(h->fallback);
+    return 0;
+}
+
+static int
+row_helper_clear(RowHelper *h)
+{
+    Py_CLEAR(h->cls);
+    Py_CLEAR(h->fallback);
+    return 0;
+}
+
+static void
+row_helper_dealloc(RowHelper *h)
+{
+    PyTypeObject *type = Py_TYPE(h);
+
+    PyObject_GC_UnTrack(h);
+    row_helper_clear(h);
+    type->tp_free(h);
+    Py_DECREF(type);
+}
+
+static PyMemberDef row_helper_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RowHelper, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* Rows are made here: an instance from tp_alloc, the payload in _raw. */
 
 static PyObject *
 make_row(RowParser *p, const char *payload, Py_ssize_t size)
@@ -731,43 +772,12 @@ row_parser_call(RowParser *p, PyObject *const *args, size_t nargsf, PyObject *kw
     return make_row(p, PyBytes_AS_STRING(a[0]) + start, end - start);
 }
 
-static int
-row_parser_traverse(RowParser *p, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(p));
-    Py_VISIT(p->cls);
-    return 0;
-}
-
-static int
-row_parser_clear(RowParser *p)
-{
-    Py_CLEAR(p->cls);
-    return 0;
-}
-
-static void
-row_parser_dealloc(RowParser *p)
-{
-    PyTypeObject *type = Py_TYPE(p);
-
-    PyObject_GC_UnTrack(p);
-    row_parser_clear(p);
-    type->tp_free(p);
-    Py_DECREF(type);
-}
-
-static PyMemberDef row_parser_members[] = {
-    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RowParser, vectorcall), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
 static PyType_Slot row_parser_slots[] = {
-    {Py_tp_dealloc, row_parser_dealloc},
-    {Py_tp_traverse, row_parser_traverse},
-    {Py_tp_clear, row_parser_clear},
+    {Py_tp_dealloc, row_helper_dealloc},
+    {Py_tp_traverse, row_helper_traverse},
+    {Py_tp_clear, row_helper_clear},
     {Py_tp_call, PyVectorcall_Call},
-    {Py_tp_members, row_parser_members},
+    {Py_tp_members, row_helper_members},
     {0, NULL},
 };
 
@@ -809,34 +819,43 @@ slot_offset(const char *fname, PyTypeObject *cls, const char *name)
     return offset;
 }
 
-/* The slots of a DataRow class: what both data_row_* functions need. */
-static PyTypeObject *
-row_class(const char *fname, PyObject *cls, Py_ssize_t *raw_offset, Py_ssize_t *columns_offset)
+/* A RowHelper of ``type`` for the DataRow class ``cls``. */
+static PyObject *
+new_row_helper(PyTypeObject *type, const char *fname, PyObject *cls, PyObject *fallback,
+               vectorcallfunc call)
 {
+    RowHelper *h;
+    Py_ssize_t raw_offset, columns_offset;
+
     if (!PyType_Check(cls)) {
         PyErr_Format(PyExc_TypeError, "%s() needs a class, not %.100s", fname,
                      Py_TYPE(cls)->tp_name);
         return NULL;
     }
-    *raw_offset = slot_offset(fname, (PyTypeObject *)cls, "_raw");
-    if (*raw_offset < 0) {
+    raw_offset = slot_offset(fname, (PyTypeObject *)cls, "_raw");
+    if (raw_offset < 0) {
         return NULL;
     }
-    *columns_offset = slot_offset(fname, (PyTypeObject *)cls, "_columns");
-    if (*columns_offset < 0) {
+    columns_offset = slot_offset(fname, (PyTypeObject *)cls, "_columns");
+    if (columns_offset < 0) {
         return NULL;
     }
-    return (PyTypeObject *)cls;
+    h = PyObject_GC_New(RowHelper, type);
+    if (h == NULL) {
+        return NULL;
+    }
+    h->cls = (PyTypeObject *)Py_NewRef(cls);
+    h->raw_offset = raw_offset;
+    h->columns_offset = columns_offset;
+    h->fallback = Py_XNewRef(fallback);
+    h->vectorcall = call;
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
 }
 
 static PyObject *
 data_row_parser(PyObject *module, PyObject *cls)
 {
-    State *st = get_state(module);
-    PyTypeObject *type;
-    RowParser *p;
-    Py_ssize_t raw_offset, columns_offset;
-
     if (PyType_Check(cls) && ((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new) {
         PyObject *name = PyType_GetName((PyTypeObject *)cls);
 
@@ -846,20 +865,8 @@ data_row_parser(PyObject *module, PyObject *cls)
         }
         return NULL;
     }
-    type = row_class("data_row_parser", cls, &raw_offset, &columns_offset);
-    if (type == NULL) {
-        return NULL;
-    }
-    p = PyObject_GC_New(RowParser, st->RowParserType);
-    if (p == NULL) {
-        return NULL;
-    }
-    p->cls = (PyTypeObject *)Py_NewRef(cls);
-    p->raw_offset = raw_offset;
-    p->columns_offset = columns_offset;
-    p->vectorcall = (vectorcallfunc)row_parser_call;
-    PyObject_GC_Track(p);
-    return (PyObject *)p;
+    return new_row_helper(get_state(module)->RowParserType, "data_row_parser", cls, NULL,
+                          (vectorcallfunc)row_parser_call);
 }
 
 /* -- decode_frames -------------------------------------------------------- */
@@ -1218,13 +1225,6 @@ split_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
  * stores the list and drops the payload.  A row that cannot be split
  * raises its DecodingError at every read and keeps its payload.
  */
-typedef struct {
-    PyObject_HEAD
-    PyTypeObject *cls;
-    Py_ssize_t raw_offset;
-    Py_ssize_t columns_offset;
-} RowColumns;
-
 static inline PyObject **
 row_slot(PyObject *row, Py_ssize_t offset)
 {
@@ -1296,36 +1296,10 @@ row_columns_set(RowColumns *d, PyObject *row, PyObject *value)
     return 0;
 }
 
-static int
-row_columns_traverse(RowColumns *d, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(d));
-    Py_VISIT(d->cls);
-    return 0;
-}
-
-static int
-row_columns_clear(RowColumns *d)
-{
-    Py_CLEAR(d->cls);
-    return 0;
-}
-
-static void
-row_columns_dealloc(RowColumns *d)
-{
-    PyTypeObject *type = Py_TYPE(d);
-
-    PyObject_GC_UnTrack(d);
-    row_columns_clear(d);
-    type->tp_free(d);
-    Py_DECREF(type);
-}
-
 static PyType_Slot row_columns_slots[] = {
-    {Py_tp_dealloc, row_columns_dealloc},
-    {Py_tp_traverse, row_columns_traverse},
-    {Py_tp_clear, row_columns_clear},
+    {Py_tp_dealloc, row_helper_dealloc},
+    {Py_tp_traverse, row_helper_traverse},
+    {Py_tp_clear, row_helper_clear},
     {Py_tp_descr_get, row_columns_get},
     {Py_tp_descr_set, row_columns_set},
     {Py_tp_doc, "The row's values; None stands for SQL NULL."},
@@ -1343,24 +1317,8 @@ static PyType_Spec row_columns_spec = {
 static PyObject *
 data_row_columns(PyObject *module, PyObject *cls)
 {
-    State *st = get_state(module);
-    PyTypeObject *type;
-    RowColumns *d;
-    Py_ssize_t raw_offset, columns_offset;
-
-    type = row_class("data_row_columns", cls, &raw_offset, &columns_offset);
-    if (type == NULL) {
-        return NULL;
-    }
-    d = PyObject_GC_New(RowColumns, st->RowColumnsType);
-    if (d == NULL) {
-        return NULL;
-    }
-    d->cls = (PyTypeObject *)Py_NewRef(type);
-    d->raw_offset = raw_offset;
-    d->columns_offset = columns_offset;
-    PyObject_GC_Track(d);
-    return (PyObject *)d;
+    return new_row_helper(get_state(module)->RowColumnsType, "data_row_columns", cls, NULL,
+                          NULL);
 }
 
 /* -- encoding rows --------------------------------------------------------- */
@@ -1562,15 +1520,6 @@ encode_row(State *st, PyObject *columns)
  * DataRow.to_wire as a method descriptor: LOAD_METHOD calls it with the
  * row, without a bound method or a Python frame in between.
  */
-typedef struct {
-    PyObject_HEAD
-    PyTypeObject *cls;
-    Py_ssize_t raw_offset;
-    Py_ssize_t columns_offset;
-    PyObject *fallback; /* the validating encoder, called with the row */
-    vectorcallfunc vectorcall;
-} RowEncoder;
-
 static PyObject *
 row_encoder_call(RowEncoder *e, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1633,34 +1582,6 @@ row_encoder_get(RowEncoder *e, PyObject *obj, PyObject *Py_UNUSED(type))
     return PyMethod_New((PyObject *)e, obj);
 }
 
-static int
-row_encoder_traverse(RowEncoder *e, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(e));
-    Py_VISIT(e->cls);
-    Py_VISIT(e->fallback);
-    return 0;
-}
-
-static int
-row_encoder_clear(RowEncoder *e)
-{
-    Py_CLEAR(e->cls);
-    Py_CLEAR(e->fallback);
-    return 0;
-}
-
-static void
-row_encoder_dealloc(RowEncoder *e)
-{
-    PyTypeObject *type = Py_TYPE(e);
-
-    PyObject_GC_UnTrack(e);
-    row_encoder_clear(e);
-    type->tp_free(e);
-    Py_DECREF(type);
-}
-
 static PyObject *
 row_encoder_name(RowEncoder *e, void *qualified)
 {
@@ -1685,18 +1606,13 @@ static PyGetSetDef row_encoder_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef row_encoder_members[] = {
-    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RowEncoder, vectorcall), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
 static PyType_Slot row_encoder_slots[] = {
-    {Py_tp_dealloc, row_encoder_dealloc},
-    {Py_tp_traverse, row_encoder_traverse},
-    {Py_tp_clear, row_encoder_clear},
+    {Py_tp_dealloc, row_helper_dealloc},
+    {Py_tp_traverse, row_helper_traverse},
+    {Py_tp_clear, row_helper_clear},
     {Py_tp_call, PyVectorcall_Call},
     {Py_tp_descr_get, row_encoder_get},
-    {Py_tp_members, row_encoder_members},
+    {Py_tp_members, row_helper_members},
     {Py_tp_getset, row_encoder_getset},
     {Py_tp_doc, "The complete wire form: identifier, Int32 length, payload."},
     {0, NULL},
@@ -1716,30 +1632,13 @@ static const char *const to_wire_names[] = {"cls", "fallback"};
 static PyObject *
 data_row_to_wire(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    State *st = get_state(module);
     PyObject *a[2];
-    PyTypeObject *type;
-    RowEncoder *e;
-    Py_ssize_t raw_offset, columns_offset;
 
     if (parse_args("data_row_to_wire", args, nargs, kwnames, to_wire_names, 2, 2, a) < 0) {
         return NULL;
     }
-    type = row_class("data_row_to_wire", a[0], &raw_offset, &columns_offset);
-    if (type == NULL) {
-        return NULL;
-    }
-    e = PyObject_GC_New(RowEncoder, st->RowEncoderType);
-    if (e == NULL) {
-        return NULL;
-    }
-    e->cls = (PyTypeObject *)Py_NewRef(type);
-    e->raw_offset = raw_offset;
-    e->columns_offset = columns_offset;
-    e->fallback = Py_NewRef(a[1]);
-    e->vectorcall = (vectorcallfunc)row_encoder_call;
-    PyObject_GC_Track(e);
-    return (PyObject *)e;
+    return new_row_helper(get_state(module)->RowEncoderType, "data_row_to_wire", a[0], a[1],
+                          (vectorcallfunc)row_encoder_call);
 }
 
 /* -- cstring_payload ------------------------------------------------------ */
