@@ -350,8 +350,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     p.add_argument(
         "--repeats",
         type=int,
-        default=int(env.get("BENCH_REPEATS", "3")),
-        help="best-of repeats inside each round (env BENCH_REPEATS; default 3)",
+        default=int(env.get("BENCH_REPEATS", "5")),
+        help="best-of repeats inside each round (env BENCH_REPEATS; default 5)",
     )
     p.add_argument(
         "--e2e-repeats",
