@@ -33,8 +33,11 @@ fi
 "$PYTHON" -m venv --clear "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "pytest>=8" "hypothesis>=6.100"
-# setuptools skips an extension whose build output looks up to date: start clean.
+# setuptools skips an extension whose build output looks up to date: start
+# clean, and clean up afterwards, so that no later install of this tree
+# picks up the instrumented objects.
 rm -rf build/lib.* build/temp.* build/bdist.*
+trap 'rm -rf build/lib.* build/temp.* build/bdist.*' EXIT
 CC="$CC" \
 CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" \
 LDFLAGS="-fsanitize=address" \
