@@ -486,7 +486,7 @@ def row_description_fields(buf: bytes, start: int, end: int, make: type[Any]) ->
     count = (buf[start] << 8) | buf[start + 1]
     # Splitting at "NUL + 18 bytes" yields name, trailer, name, trailer, ...
     # and a last piece that must be empty: the fields tile the payload.
-    parts = _FIELD_SPLIT.split(buf[start + 2 : end])
+    parts = _FIELD_SPLIT.split(memoryview(buf)[start + 2 : end])  # no copy of the payload
     if len(parts) != 2 * count + 1 or parts[-1]:
         return None
     try:
