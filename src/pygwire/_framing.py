@@ -39,7 +39,7 @@ import re
 import struct
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence, Set
-from itertools import repeat
+from itertools import repeat, starmap
 from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -496,7 +496,10 @@ def row_description_fields(buf: bytes, start: int, end: int, make: type[Any]) ->
     # zip takes six consecutive values from one iterator per field.
     values = iter(struct.unpack("!" + "IhIhih" * count, b"".join(parts[1::2])))
     columns = zip(names, values, values, values, values, values, values, strict=True)
-    return list(map(tuple.__new__, repeat(make, count), columns))
+    # starmap passes each (make, columns) pair as the argument tuple itself,
+    # one allocation fewer per field than map with two iterables.
+    pairs = zip(repeat(make, count), columns, strict=True)
+    return list(starmap(tuple.__new__, pairs))
 
 
 def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
