@@ -498,7 +498,7 @@ def row_description_fields(buf: bytes, start: int, end: int, make: type[Any]) ->
     columns = zip(names, values, values, values, values, values, values, strict=True)
     # starmap passes each (make, columns) pair as the argument tuple itself,
     # one allocation fewer per field than map with two iterables.
-    pairs = zip(repeat(make, count), columns, strict=True)
+    pairs = zip(repeat(make, count), columns, strict=False)  # count pairs, as map gave
     return list(starmap(tuple.__new__, pairs))
 
 
