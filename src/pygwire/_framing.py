@@ -369,11 +369,12 @@ def split_data_row(buf: bytes, start: int, end: int) -> list[bytes | None]:
         cols: list[bytes | None] = []
         unpack = _I32.unpack_from
         for _ in range(count):
-            n = unpack(buf, pos)[0]
+            (n,) = unpack(buf, pos)
             pos += 4
             if n >= 0:
-                cols.append(buf[pos : pos + n])
-                pos += n
+                stop = pos + n
+                cols.append(buf[pos:stop])
+                pos = stop
                 if pos > end:
                     break
             elif n == -1:

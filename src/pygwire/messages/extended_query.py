@@ -192,15 +192,16 @@ class Bind(FrontendMessage):
             values: list[bytes | None] = []
             unpack = _I32.unpack_from
             for _ in range(n):
-                size = unpack(buf, pos)[0]
+                (size,) = unpack(buf, pos)
                 pos += 4
                 if size < 0:
                     if size != -1:
                         break
                     values.append(None)
                 else:
-                    values.append(buf[pos : pos + size])
-                    pos += size
+                    stop = pos + size
+                    values.append(buf[pos:stop])
+                    pos = stop
                     if pos > end:  # ran past the payload: stop copying
                         break
             else:
