@@ -1368,7 +1368,7 @@ add_capped(Py_ssize_t body_size, Py_ssize_t len, Py_ssize_t limit)
  * the buffer, as there.
  */
 static PyObject *
-encode_data_row_generic(State *st, PyObject *columns, Py_ssize_t count)
+encode_row_generic(State *st, PyObject *columns, Py_ssize_t count)
 {
     const Py_ssize_t limit = st->max_message_length;
     PyObject *items, *wire = NULL;
@@ -1474,7 +1474,7 @@ encode_row(State *st, PyObject *columns)
         Py_RETURN_NONE;
     }
     if (!PyList_CheckExact(columns) && !PyTuple_CheckExact(columns)) {
-        return encode_data_row_generic(st, columns, count);
+        return encode_row_generic(st, columns, count);
     }
     items = PySequence_Fast_ITEMS(columns);
     /* Sizes first; no Python code runs until the copy is done. */
@@ -1486,7 +1486,7 @@ encode_row(State *st, PyObject *columns)
             continue;
         }
         if (!PyBytes_CheckExact(v)) {
-            return encode_data_row_generic(st, columns, count);
+            return encode_row_generic(st, columns, count);
         }
         body_size = add_capped(body_size, PyBytes_GET_SIZE(v), st->max_message_length);
     }
