@@ -39,11 +39,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import NoReturn, Protocol, Self
+from typing import NoReturn, Protocol
 
 from harness.postgres import make_self_signed_certificate
 
+from loopback import HOST, LoopbackServer
 from pygwire import BackendConnection, TransactionStatus
 from pygwire.auth import AuthMethod as MethodName
 from pygwire.auth import ServerAuthenticator, error_response
@@ -107,7 +107,6 @@ __all__ = [
     "SqlError",
 ]
 
-HOST = "127.0.0.1"
 
 # Type OIDs (pg_type.oid) of the types this server knows.
 BOOL = 16
@@ -1043,7 +1042,7 @@ def _fields(columns: Sequence[Column], formats: Sequence[int]) -> list[FieldDesc
 # The server
 
 
-class FakeServer:
+class FakeServer(LoopbackServer):
     """A PostgreSQL-compatible test server on 127.0.0.1 (use as a context manager).
 
     ``auth`` decides the authentication exchange (trust by default);
@@ -1068,107 +1067,31 @@ class FakeServer:
         self.canned = {**CANNED, **{normalize(k): v for k, v in (canned or {}).items()}}
         self.newest_minor = newest_minor
         self.server_version = server_version
-        self.host = HOST
-        self.port = 0
+        super().__init__()
         #: Every connection accepted, in order (cancel requests included).
         self.sessions: list[FakeSession] = []
         #: CancelRequests received, in order.
         self.cancel_requests: list[CancelRequest] = []
-        #: Exceptions raised in the server's threads (StateMachineError included).
-        self.errors: list[BaseException] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
         self._pids = itertools.count(4242)
 
-    # -- lifecycle ----------------------------------------------------------
-    def start(self) -> Self:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((self.host, 0))
-            listener.listen(16)
-            listener.settimeout(0.05)
-        except BaseException:
-            listener.close()
-            raise
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        self._start_thread(self._accept_loop, "fake-server-accept")
-        return self
+    # -- connections (LoopbackServer) -----------------------------------------
+    thread_name = "fake-server"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close every socket and join every thread."""
-        self._stopping.set()
-        # Once the accept loop is over no session can be added.
-        for thread in self._all_threads()[:1]:
-            thread.join(timeout)
+    def _accepted(self, sock: socket.socket) -> None:
+        session = FakeSession(self, sock, next(self._pids))
+        with self._lock:
+            self.sessions.append(session)
+        self._start_thread(
+            self._recording(functools.partial(self._serve, session)),
+            f"fake-server-{session.process_id}",
+        )
+
+    def _break_connections(self) -> None:
         with self._lock:
             sessions = list(self.sessions)
         for session in sessions:
             with contextlib.suppress(OSError):
                 session.sock.shutdown(socket.SHUT_RDWR)
-        for thread in self._all_threads():
-            thread.join(timeout)
-        alive = [t.name for t in self._all_threads() if t.is_alive()]
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        if alive:
-            raise RuntimeError(f"fake server threads did not stop: {alive}")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _all_threads(self) -> list[threading.Thread]:
-        with self._lock:
-            return list(self._threads)
-
-    def _start_thread(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=self._guarded(target), name=name, daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _guarded(self, target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                target()
-            except BaseException as exc:
-                if not (self._stopping.is_set() and isinstance(exc, OSError)):
-                    with self._lock:
-                        self.errors.append(exc)
-
-        return run
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._stopping.is_set():
-            try:
-                sock, _ = listener.accept()
-            except TimeoutError:
-                continue
-            sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = FakeSession(self, sock, next(self._pids))
-            with self._lock:
-                if self._stopping.is_set():
-                    sock.close()
-                    return
-                self.sessions.append(session)
-            self._start_thread(
-                functools.partial(self._serve, session), f"fake-server-{session.process_id}"
-            )
 
     def _serve(self, session: FakeSession) -> None:
         try:

@@ -30,17 +30,13 @@ import contextlib
 import functools
 import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
+from loopback import LoopbackServer
 from pygwire import BackendConnection, Connection, ConnectionPhase, FrontendConnection
 from pygwire.messages import PGMessage
 
 __all__ = ["Relay", "RelaySession"]
-
-HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -177,7 +173,7 @@ class RelaySession:
             raise AssertionError(f"re-encoding differs from the original bytes: {mismatches!r}")
 
 
-class Relay:
+class Relay(LoopbackServer):
     """Listens on 127.0.0.1 and relays each connection to ``upstream``.
 
     ``chunk_size`` is the most bytes read at once: a small one splits
@@ -187,97 +183,35 @@ class Relay:
     def __init__(self, upstream_host: str, upstream_port: int, chunk_size: int = 65536) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.chunk_size = chunk_size
-        self.host = HOST
-        self.port = 0
+        super().__init__()
         #: Every relayed connection, in order of arrival.
         self.sessions: list[RelaySession] = []
-        #: Errors of the accept loop (connecting upstream, say).
-        self.errors: list[BaseException] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> Self:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # -- connections (LoopbackServer) -----------------------------------------
+    thread_name = "relay"
+
+    def _accepted(self, client: socket.socket) -> None:
         try:
-            listener.bind((self.host, 0))
-            listener.listen(16)
-            listener.settimeout(0.05)
-        except BaseException:
-            listener.close()
-            raise
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        self._start_thread(self._accept_loop, "relay-accept")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Break every relayed connection and join every thread."""
-        self._stopping.set()
-        # Once the accept loop is over no connection can be added.
+            server = socket.create_connection(self.upstream, timeout=10)
+        except OSError as exc:
+            with self._lock:
+                self.errors.append(exc)  # connecting upstream failed
+            client.close()
+            return
+        server.settimeout(None)
+        server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = RelaySession(client, server, self.chunk_size)
         with self._lock:
-            threads = list(self._threads)
-        for thread in threads[:1]:
-            thread.join(timeout)
+            self.sessions.append(session)
+            n = len(self.sessions)
+        self._start_thread(session.pump_client, f"relay-{n}-client")
+        self._start_thread(session.pump_server, f"relay-{n}-server")
+
+    def _break_connections(self) -> None:
         with self._lock:
             sessions = list(self.sessions)
-            threads = list(self._threads)
         for session in sessions:
             session.shutdown()
-        for thread in threads:
-            thread.join(timeout)
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        alive = [t.name for t in threads if t.is_alive()]
-        if alive:
-            raise RuntimeError(f"relay threads did not stop: {alive}")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _start_thread(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._stopping.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                self.errors.append(exc)
-                return
-            client.settimeout(None)
-            try:
-                server = socket.create_connection(self.upstream, timeout=10)
-            except OSError as exc:
-                self.errors.append(exc)
-                client.close()
-                continue
-            server.settimeout(None)
-            for sock in (client, server):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = RelaySession(client, server, self.chunk_size)
-            with self._lock:
-                self.sessions.append(session)
-                n = len(self.sessions)
-            self._start_thread(session.pump_client, f"relay-{n}-client")
-            self._start_thread(session.pump_server, f"relay-{n}-server")
 
     # -- helpers for tests ----------------------------------------------------
     def conninfo(self, upstream_conninfo: dict[str, str], **params: str) -> dict[str, str]:
