@@ -692,6 +692,13 @@ class _A:
     pass
 
 
+class _Holder:
+    """Owns the steady set drain reads, as ProtocolState does."""
+
+    def __init__(self, steady: Any) -> None:
+        self.steady = steady
+
+
 class _B:
     pass
 
@@ -725,7 +732,8 @@ def _drain_trace(
         if raising and type(msg) is _B:
             raise _Boom("callback")
 
-    it = mod.drain(queue, refill, callback if steady is not None else None, steady or set())
+    holder = _Holder(steady) if steady else None
+    it = mod.drain(queue, refill, callback if steady is not None else None, holder, "steady")
     for _ in range(12):
         result = outcome(next, it)
         trace.append(result[:2] if result[0] == "returned" else result[:3])
@@ -751,19 +759,19 @@ def test_drain_reads_steady_at_every_message() -> None:
         queue = mod.MessageQueue()
         for _ in range(3):
             queue.append(_A(), 1)
-        steady: set[type] = set()
+        holder = _Holder(frozenset())
         seen: list[str] = []
 
-        def callback(msg: Any, seen: list[str] = seen, steady: set[type] = steady) -> None:
+        def callback(msg: Any, seen: list[str] = seen, holder: _Holder = holder) -> None:
             seen.append(type(msg).__name__)
-            steady.add(_A)  # the owner changes it in place between two messages
+            holder.steady = frozenset({_A})  # the owner replaces it between two messages
 
-        assert len(list(mod.drain(queue, lambda: False, callback, steady))) == 3
+        assert len(list(mod.drain(queue, lambda: False, callback, holder, "steady"))) == 3
         assert seen == ["_A"]
     with pytest.raises(TypeError, match="MessageQueue"):
-        c().drain(deque(), lambda: False, None, set())
-    with pytest.raises(TypeError, match="set"):
-        c().drain(c().MessageQueue(), lambda: False, None, [])
+        c().drain(deque(), lambda: False, None, None, "")
+    with pytest.raises(TypeError, match="str"):
+        c().drain(c().MessageQueue(), lambda: False, None, holder, 5)
 
 
 class _Slots:
@@ -846,7 +854,7 @@ def _drain_workload(cf: Any) -> None:
     queue = cf.MessageQueue()
     for i in range(100):
         queue.append(i, 1)
-    it = cf.drain(queue, lambda: False, lambda msg: None, {int})
+    it = cf.drain(queue, lambda: False, lambda msg: None, _Holder({int}), "steady")
     assert sum(1 for _ in it) == 100
     queue.append("x", 1)
 
@@ -854,7 +862,7 @@ def _drain_workload(cf: Any) -> None:
         raise _Boom
 
     with pytest.raises(_Boom):
-        next(cf.drain(queue, lambda: False, boom, set()))
+        next(cf.drain(queue, lambda: False, boom, None, ""))
     queue.append(_A(), 1)
     queue.clear()
     row = cf.data_row_parser(_Slots)(b"\x00\x01\x00\x00\x00\x01a", 0, 7)

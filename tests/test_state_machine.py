@@ -95,7 +95,7 @@ CONNECT: list[Row] = [
     ("F", STARTUP, P.AUTHENTICATING),
     ("B", AuthenticationOk(), P.INITIALIZATION),
     ("B", ParameterStatus(name="server_version", value="18.0"), P.INITIALIZATION),
-    ("B", BackendKeyData(process_id=7, secret_key=bytes(32)), P.INITIALIZATION),
+    ("B", BackendKeyData(process_id=7, secret_key=bytes(4)), P.INITIALIZATION),
     ("B", IDLE, P.READY),
 ]
 

@@ -547,7 +547,8 @@ typedef struct {
     PyObject *queue;    /* a Queue */
     PyObject *refill;   /* () -> bool */
     PyObject *callback; /* (msg) -> object, or NULL */
-    PyObject *steady;   /* set or frozenset of types that skip the callback */
+    PyObject *holder;   /* its attribute `name`: the types that skip the callback */
+    PyObject *name;     /* (read at every message), or NULL: none skip it */
     int done;           /* raised or finished: like a spent generator */
 } Drain;
 
@@ -563,7 +564,17 @@ drain_next(Drain *d)
 
         if (msg != NULL) {
             if (d->callback != NULL) {
-                truth = PySet_Contains(d->steady, (PyObject *)Py_TYPE(msg));
+                truth = 0;
+                if (d->holder != NULL) {
+                    PyObject *steady = PyObject_GetAttr(d->holder, d->name);
+                    if (steady == NULL) {
+                        truth = -1;
+                    }
+                    else {
+                        truth = PySet_Contains(steady, (PyObject *)Py_TYPE(msg));
+                        Py_DECREF(steady);
+                    }
+                }
                 if (truth == 0) {
                     res = PyObject_CallOneArg(d->callback, msg);
                     if (res == NULL) {
@@ -601,7 +612,8 @@ drain_traverse(Drain *d, visitproc visit, void *arg)
     Py_VISIT(d->queue);
     Py_VISIT(d->refill);
     Py_VISIT(d->callback);
-    Py_VISIT(d->steady);
+    Py_VISIT(d->holder);
+    Py_VISIT(d->name);
     return 0;
 }
 
@@ -611,7 +623,8 @@ drain_clear(Drain *d)
     Py_CLEAR(d->queue);
     Py_CLEAR(d->refill);
     Py_CLEAR(d->callback);
-    Py_CLEAR(d->steady);
+    Py_CLEAR(d->holder);
+    Py_CLEAR(d->name);
     d->done = 1;
     return 0;
 }
@@ -644,16 +657,16 @@ static PyType_Spec drain_spec = {
     .slots = drain_slots,
 };
 
-static const char *const drain_names[] = {"queue", "refill", "callback", "steady"};
+static const char *const drain_names[] = {"queue", "refill", "callback", "holder", "name"};
 
 static PyObject *
 drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     State *st = get_state(module);
-    PyObject *a[4];
+    PyObject *a[5];
     Drain *d;
 
-    if (parse_args("drain", args, nargs, kwnames, drain_names, 4, 4, a) < 0) {
+    if (parse_args("drain", args, nargs, kwnames, drain_names, 5, 5, a) < 0) {
         return NULL;
     }
     if (!Py_IS_TYPE(a[0], st->QueueType)) {
@@ -661,9 +674,9 @@ drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
                      Py_TYPE(a[0])->tp_name);
         return NULL;
     }
-    if (!PyAnySet_Check(a[3])) {
-        PyErr_Format(PyExc_TypeError, "drain(): steady must be a set or frozenset, not %.100s",
-                     Py_TYPE(a[3])->tp_name);
+    if (a[3] != Py_None && !PyUnicode_Check(a[4])) {
+        PyErr_Format(PyExc_TypeError, "drain(): name must be a str, not %.100s",
+                     Py_TYPE(a[4])->tp_name);
         return NULL;
     }
     d = PyObject_GC_New(Drain, st->DrainType);
@@ -673,7 +686,8 @@ drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     d->queue = Py_NewRef(a[0]);
     d->refill = Py_NewRef(a[1]);
     d->callback = a[2] == Py_None ? NULL : Py_NewRef(a[2]);
-    d->steady = Py_NewRef(a[3]);
+    d->holder = a[3] == Py_None ? NULL : Py_NewRef(a[3]);
+    d->name = a[3] == Py_None ? NULL : Py_NewRef(a[4]);
     d->done = 0;
     PyObject_GC_Track(d);
     return (PyObject *)d;
@@ -1820,7 +1834,7 @@ static PyMethodDef methods[] = {
      "decode_frames(fb, limits, parsers, queue, hold=-1)\n--\n\n"
      "Decode every complete standard frame buffered in fb into queue."},
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL | METH_KEYWORDS,
-     "drain(queue, refill, callback, steady)\n--\n\n"
+     "drain(queue, refill, callback, holder, name)\n--\n\n"
      "Iterate over the messages of queue, refilling it and calling callback."},
     {"data_row_parser", (PyCFunction)data_row_parser, METH_O,
      "data_row_parser(cls)\n--\n\nThe stream decoders' parser of DataRow."},

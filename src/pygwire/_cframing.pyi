@@ -1,6 +1,6 @@
 """Compiled twin of :mod:`pygwire._framing` (see ``_cframing.c``)."""
 
-from collections.abc import Callable, Iterator, Sequence, Set
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 # The compiled MessageQueue has the methods of the Python one.
@@ -18,7 +18,8 @@ def drain(
     queue: MessageQueue,
     refill: Callable[[], bool],
     callback: Callable[[Any], object] | None,
-    steady: Set[type],
+    holder: object,
+    name: str,
 ) -> Iterator[Any]: ...
 def data_row_parser(cls: type[Any]) -> Parser: ...
 def data_row_columns(cls: type[Any]) -> Any: ...

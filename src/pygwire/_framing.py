@@ -38,7 +38,7 @@ import os
 import re
 import struct
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence, Set
+from collections.abc import Callable, Iterator, Sequence
 from itertools import repeat, starmap
 from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -206,17 +206,19 @@ def drain(
     queue: MessageQueue,
     refill: Callable[[], bool],
     callback: Callable[[Any], object] | None,
-    steady: Set[type],
+    holder: object,
+    name: str,
 ) -> Iterator[Any]:
     """Iterate over the messages of ``queue``, oldest first.
 
     When the queue is empty, ``refill()`` decodes more into it and returns
     False when nothing more is complete.  Before a message is yielded,
-    ``callback(msg)`` runs, unless the message's type is in ``steady``:
-    that is how a connection lets rows and COPY data, which change no
-    state, through without a call per message.  ``steady`` is read at every
-    message, so its owner may change it in place between two.  An
-    exception from ``refill`` or ``callback`` ends the iteration.
+    ``callback(msg)`` runs, unless the message's type is in the set
+    ``getattr(holder, name)`` (when ``holder`` is not None): that is how a
+    connection lets rows and COPY data, which change no state, through
+    without a call per message.  The attribute is read at every message,
+    so its owner may replace it between two.  An exception from ``refill``
+    or ``callback`` ends the iteration.
     """
     messages = queue.messages
     sizes = queue.sizes
@@ -224,7 +226,7 @@ def drain(
         while messages:
             sizes.popleft()
             msg = messages.popleft()
-            if callback is not None and type(msg) not in steady:
+            if callback is not None and (holder is None or type(msg) not in getattr(holder, name)):
                 callback(msg)
             yield msg
         if not refill():

@@ -160,7 +160,7 @@ class MessageDecoder:
 
     def __iter__(self) -> Iterator[PGMessage]:
         """Yield messages until no complete message is left."""
-        return _framing.drain(self._queue, self._refill, None, _NO_TYPES)
+        return _framing.drain(self._queue, self._refill, None, None, "")
 
     def __next__(self) -> PGMessage:
         msg = self.read()
@@ -323,8 +323,6 @@ class FrontendMessageDecoder(MessageDecoder):
         return msg
 
 
-#: No message type is steady: every message goes through the callback.
-_NO_TYPES: frozenset[type] = frozenset()
 _TLS_HANDSHAKE = 0x16  # TLS record type "handshake"
 _P = ord("p")
 

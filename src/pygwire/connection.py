@@ -1,40 +1,64 @@
-"""Decoder and state machine coordinated, still without I/O.
+"""Decoders and the protocol state coordinated, still without I/O.
 
-A :class:`Connection` validates every message against its state machine,
-encodes what is sent and decodes what is received, and keeps the decoder's
-framing phase in step with the protocol phase after *every* message, so a
-chunk that holds an SSLResponse and more, or AuthenticationSASL followed by
-further messages, is framed correctly.  Subclasses add I/O through the
-:meth:`Connection.on_send` and :meth:`Connection.on_receive` hooks.
+A :class:`Connection` is one side of a connection: it validates every
+message against its state machine, encodes what is sent and decodes what is
+received, and keeps the decoder's framing in step with the protocol after
+*every* message, so a chunk that holds an SSLResponse and more, or
+AuthenticationSASL followed by further messages, is framed correctly.
+Subclasses add I/O through the :meth:`Connection.on_send` and
+:meth:`Connection.on_receive` hooks.
+
+A :class:`ProxyConnection` sits between a client and a server: it decodes
+both byte streams, validates each message once against one shared
+:class:`~pygwire.state_machine.ProtocolState`, and hands back the original
+bytes to forward, so nothing is encoded again.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from . import _framing
-from .codec import _NO_TYPES, BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
-from .constants import ConnectionPhase, TransactionStatus
-from .exceptions import ProtocolError, StateMachineError
+from .codec import BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
+from .constants import ConnectionPhase, MessageDirection, TransactionStatus
+from .exceptions import ProtocolError
 from .messages import PGMessage
-from .state_machine import BackendStateMachine, FrontendStateMachine, _StateMachine
+from .state_machine import (
+    BackendStateMachine,
+    FrontendStateMachine,
+    ProtocolState,
+    StateMachine,
+)
 
-__all__ = ["BackendConnection", "Connection", "FrontendConnection"]
+__all__ = ["BackendConnection", "Connection", "FrontendConnection", "ProxyConnection"]
 
-log = logging.getLogger("pygwire")
+_Bytes = bytes | bytearray | memoryview
 
 
 class Connection:
     """A decoder and a state machine for one side of one connection."""
 
     decoder: MessageDecoder
-    state_machine: _StateMachine
+    state_machine: StateMachine
 
-    def __init__(self, decoder: MessageDecoder, state_machine: _StateMachine, strict: bool) -> None:
+    def __init__(self, decoder: MessageDecoder, state_machine: StateMachine, strict: bool) -> None:
         self.decoder = decoder
         self.state_machine = state_machine
         self.strict = strict
+        # The model's attribute holding the peer's steady message types.
+        theirs = state_machine._theirs
+        self._steady_name = (
+            "steady_server" if theirs is MessageDirection.BACKEND else "steady_client"
+        )
+
+    @property
+    def strict(self) -> bool:
+        """Raise on protocol violations (True) or log them and carry on."""
+        return self.state_machine.state.strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self.state_machine.state.strict = value
 
     # -- hooks ------------------------------------------------------------
     def on_send(self, data: bytes) -> None:
@@ -51,11 +75,12 @@ class Connection:
         not advance the state machine.
         """
         data = msg.to_wire()
-        self._apply(self.state_machine.send, msg)
+        self.state_machine.send(msg)
+        self._sync_decoder()
         self.on_send(data)
         return data
 
-    def receive(self, data: bytes | bytearray | memoryview) -> Iterator[PGMessage]:
+    def receive(self, data: _Bytes) -> Iterator[PGMessage]:
         """Feed received bytes; return an iterator over the complete messages.
 
         The bytes are buffered at once; each message is decoded, validated
@@ -65,15 +90,20 @@ class Connection:
         decoder = self.decoder
         decoder.feed(data)
         self._sync_decoder()  # in case the phase was forced in between
-        # Rows and COPY data that are valid and change nothing skip the
-        # per-message work below, unless on_receive wants to see them.
+        state = self.state_machine.state
         hooked = getattr(self.on_receive, "__func__", None) is not Connection.on_receive
-        machine = self.state_machine
-        steady = _NO_TYPES if hooked else machine._state.steady[machine._theirs]
-        return _framing.drain(decoder._queue, self._refill, self._received, steady)
+        if hooked or not state.in_session:
+            # Every message through _received: the hook sees it, and during
+            # startup the decoder's framing follows each one.
+            return _framing.drain(decoder._queue, self._refill, self._received, None, "")
+        # In the session framing no longer changes: the model itself is the
+        # callback, and rows and COPY data that change nothing skip it.
+        step = state.server_sent if self._steady_name == "steady_server" else state.client_sent
+        return _framing.drain(decoder._queue, self._refill, step, state, self._steady_name)
 
     def _received(self, msg: PGMessage) -> None:
-        self._apply(self.state_machine.receive, msg)
+        self.state_machine.receive(msg)
+        self._sync_decoder()
         self.on_receive(msg)
 
     def _refill(self) -> bool:
@@ -84,15 +114,6 @@ class Connection:
             self.state_machine.fail()
             raise
 
-    def _apply(self, step: Callable[[PGMessage], None], msg: PGMessage) -> None:
-        try:
-            step(msg)
-        except StateMachineError as exc:
-            if self.strict:
-                raise
-            log.warning("protocol violation ignored: %s", exc)
-        self._sync_decoder()
-
     def _sync_decoder(self) -> None:
         # Framing follows the protocol phase after every single message.
         phase = self.state_machine.phase
@@ -102,22 +123,37 @@ class Connection:
     # -- state ------------------------------------------------------------
     @property
     def phase(self) -> ConnectionPhase:
+        """The phase of the oldest outstanding request."""
         return self.state_machine.phase
 
     @property
     def is_active(self) -> bool:
+        """False once the connection is terminated or has failed."""
         return self.state_machine.is_active
 
     @property
     def is_ready(self) -> bool:
+        """True when nothing is outstanding (phase READY)."""
         return self.state_machine.is_ready
 
     @property
+    def is_idle(self) -> bool:
+        """Nothing in flight and not inside a transaction."""
+        return self.state_machine.is_idle
+
+    @property
     def pending_syncs(self) -> int:
+        """Syncs sent whose ReadyForQuery has not come yet."""
         return self.state_machine.pending_syncs
 
     @property
+    def outstanding(self) -> tuple[str, ...]:
+        """The client requests not fully answered yet, oldest first."""
+        return self.state_machine.outstanding
+
+    @property
     def transaction_status(self) -> TransactionStatus | None:
+        """The status from the last ReadyForQuery, if any."""
         return self.state_machine.transaction_status
 
     def __repr__(self) -> str:
@@ -143,4 +179,122 @@ class BackendConnection(Connection):
     ) -> None:
         super().__init__(
             FrontendMessageDecoder(initial_phase), BackendStateMachine(initial_phase), strict
+        )
+
+
+class _Stream:
+    """One direction of a proxied connection: its decoder, the model's step
+    for its messages, and the bytes received but not yet forwarded."""
+
+    __slots__ = ("decoder", "state", "step", "steady", "pending", "refill")
+
+    def __init__(self, decoder: MessageDecoder, state: ProtocolState, sender: MessageDirection):
+        self.decoder = decoder
+        self.state = state
+        client = sender is MessageDirection.FRONTEND
+        self.step = state.client_sent if client else state.server_sent
+        self.steady = "steady_client" if client else "steady_server"
+        self.pending = b""
+        self.refill = self._refill  # bound once: the receive loop calls it per batch
+
+    def _refill(self) -> bool:
+        try:
+            return self.decoder._refill()
+        except ProtocolError:
+            self.state.fail()  # the stream cannot be decoded any further
+            raise
+
+
+class ProxyConnection:
+    """Both directions of one proxied connection, validated by one model.
+
+    Feed what the client sends to :meth:`from_client` and what the server
+    sends to :meth:`from_server` (or use the ``forward_*`` methods, which
+    return the bytes to pass on).  Each message is validated once, by the
+    shared :attr:`state`, in the order the proxy saw it; both decoders'
+    framing follows it.  With ``strict=False`` violations are logged and
+    applied as far as the model can instead of raised.
+    """
+
+    def __init__(
+        self, initial_phase: ConnectionPhase = ConnectionPhase.STARTUP, *, strict: bool = True
+    ) -> None:
+        #: The one model of the connection, fed by both directions.
+        self.state = ProtocolState(initial_phase, strict=strict)
+        #: Decodes what the client sends.
+        self.client_decoder = FrontendMessageDecoder(initial_phase)
+        #: Decodes what the server sends.
+        self.server_decoder = BackendMessageDecoder(initial_phase)
+        self._client = _Stream(self.client_decoder, self.state, MessageDirection.FRONTEND)
+        self._server = _Stream(self.server_decoder, self.state, MessageDirection.BACKEND)
+
+    # -- messages ---------------------------------------------------------
+    def from_client(self, data: _Bytes) -> Iterator[PGMessage]:
+        """Feed bytes the client sent; yield each message once validated."""
+        return self._messages(self._client, data)
+
+    def from_server(self, data: _Bytes) -> Iterator[PGMessage]:
+        """Feed bytes the server sent; yield each message once validated."""
+        return self._messages(self._server, data)
+
+    # -- bytes ------------------------------------------------------------
+    def forward_from_client(self, data: _Bytes) -> bytes:
+        """Feed bytes the client sent, validate every complete message, and
+        return their original bytes, to be written to the server.  Bytes of
+        an incomplete message are kept until it completes."""
+        return self._forward(self._client, data)
+
+    def forward_from_server(self, data: _Bytes) -> bytes:
+        """Feed bytes the server sent; return the validated ones for the client."""
+        return self._forward(self._server, data)
+
+    def _forward(self, stream: _Stream, data: _Bytes) -> bytes:
+        chunk = data if type(data) is bytes else bytes(data)
+        for _ in self._messages(stream, chunk):
+            pass
+        held = stream.decoder.buffered  # the incomplete message's bytes
+        pending = stream.pending
+        if not pending and not held:
+            return chunk  # the usual case: whole messages, forwarded as received
+        if pending:
+            chunk = pending + chunk
+        stream.pending = chunk[len(chunk) - held :] if held else b""
+        return chunk[: len(chunk) - held]
+
+    def _messages(self, stream: _Stream, data: _Bytes) -> Iterator[PGMessage]:
+        decoder = stream.decoder
+        decoder.feed(data)
+        if self.state.in_session:  # framing no longer changes
+            return _framing.drain(
+                decoder._queue, stream.refill, stream.step, self.state, stream.steady
+            )
+        self._sync_decoders()
+        step = stream.step
+
+        def startup_step(msg: PGMessage) -> None:
+            step(msg)
+            self._sync_decoders()  # the next message may be framed differently
+
+        return _framing.drain(decoder._queue, stream.refill, startup_step, None, "")
+
+    def _sync_decoders(self) -> None:
+        phase = self.state.phase
+        for decoder in (self.client_decoder, self.server_decoder):
+            if decoder._phase is not phase:
+                decoder.phase = phase
+
+    # -- state ------------------------------------------------------------
+    @property
+    def phase(self) -> ConnectionPhase:
+        """The phase of the oldest outstanding request."""
+        return self.state.phase
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing in flight and not inside a transaction."""
+        return self.state.is_idle
+
+    def __repr__(self) -> str:
+        return (
+            f"<ProxyConnection phase={self.phase.name} outstanding={list(self.state.outstanding)}>"
         )
