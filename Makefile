@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PG15   := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: test lint typecheck unit demo bench clean
+.PHONY: test lint typecheck unit demo bench clean node
 
 $(STAMP): pyproject.toml setup.py src/pygwire/_cframing.c
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ $(STAMP): pyproject.toml setup.py src/pygwire/_cframing.c
 $(PG15):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15
 
+# node-postgres is a client peer in the tests (which npm-install it into
+# tests/node themselves); Node.js and npm come from Debian when missing.
+node:
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+
 lint: $(STAMP)
 	$(PY) -m ruff check src tests harness examples benchmarks
 	$(PY) -m ruff format --check src tests harness examples benchmarks
@@ -30,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(PG15)
+unit: $(STAMP) $(PG15) node
 	$(PY) -bb -m pytest
 	PYGWIRE_PURE_PYTHON=1 $(PY) -bb -m pytest
 

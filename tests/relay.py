@@ -1,27 +1,19 @@
-"""A decoding relay between a PostgreSQL client and a real server, for tests.
+"""A validating relay between a PostgreSQL client and a real server, for tests.
 
 For every client connection the relay opens one to the upstream server and
-runs two pump threads:
-
-* client -> server: bytes go into a :class:`pygwire.BackendConnection`
-  (server role: it decodes frontend messages); each message is re-encoded
-  with :meth:`pygwire.FrontendConnection.send` (client role) and those bytes,
-  not the original ones, are written to the server;
-* server -> client: bytes go into that FrontendConnection's ``receive()``;
-  each message is re-sent with ``BackendConnection.send`` to the client.
-
-So both state machines (strict mode) see every message, and the bytes the
-peers receive are pygwire's re-encoding: any decode/encode infidelity
-breaks the conversation, and is also recorded directly by comparing the
-re-encoded bytes with the consumed input (:attr:`RelaySession.mismatches`).
+runs two pump threads, one per direction.  Both feed one
+:class:`pygwire.ProxyConnection` (strict): each message is decoded and
+validated once, by the one shared model, in the order the relay saw it,
+and the relay forwards the *original* bytes of the validated messages.
+Each message is also re-encoded and compared with those bytes: any
+decode/encode infidelity is recorded (:attr:`RelaySession.mismatches`).
 The relay does not understand authentication: SCRAM and the other methods
 pass through as ordinary messages.
 
-One lock per relayed connection serializes both pumps' use of the two
-Connections.  Bytes are written after the lock is released, but only after
-the message that changed the phase went through its state machine, so a
-peer can never answer a message before the relay is ready to decode the
-answer.
+One lock per relayed connection serializes both pumps' use of the proxy.
+Bytes are written after the lock is released, but only after the message
+that changed the phase went through the model, so a peer can never answer a
+message before the relay is ready to decode the answer.
 """
 
 from __future__ import annotations
@@ -33,7 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from loopback import LoopbackServer
-from pygwire import BackendConnection, Connection, ConnectionPhase, FrontendConnection
+from pygwire import ConnectionPhase, ProxyConnection
 from pygwire.messages import PGMessage
 
 __all__ = ["Relay", "RelaySession"]
@@ -58,10 +50,8 @@ class RelaySession:
         self.client = client
         self.chunk_size = chunk_size
         self.server = server
-        #: Faces the client: decodes what the client sends.
-        self.backend = BackendConnection()
-        #: Faces the server: decodes what the server sends.
-        self.frontend = FrontendConnection()
+        #: The one model of the connection, fed by both pumps.
+        self.proxy = ProxyConnection()
         self.lock = threading.Lock()
         #: Messages from the client, in order.
         self.from_client: list[PGMessage] = []
@@ -77,52 +67,26 @@ class RelaySession:
 
     # -- pumps ----------------------------------------------------------------
     def pump_client(self) -> None:
-        self._pump(
-            source=self.client,
-            sink=self.server,
-            decoding=self.backend,
-            encoding=self.frontend,
-            log=self.from_client,
-            direction="F",
-        )
+        self._pump(self.client, self.server, "F")
 
     def pump_server(self) -> None:
-        self._pump(
-            source=self.server,
-            sink=self.client,
-            decoding=self.frontend,
-            encoding=self.backend,
-            log=self.from_server,
-            direction="B",
-        )
+        self._pump(self.server, self.client, "B")
 
-    def _pump(
-        self,
-        *,
-        source: socket.socket,
-        sink: socket.socket,
-        decoding: Connection,
-        encoding: Connection,
-        log: list[PGMessage],
-        direction: str,
-    ) -> None:
-        pending = bytearray()
+    def _pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
+        proxy = self.proxy
+        if direction == "F":
+            decode, take, log = proxy.from_client, proxy.take_from_client, self.from_client
+        else:
+            decode, take, log = proxy.from_server, proxy.take_from_server, self.from_server
         try:
             while data := source.recv(self.chunk_size):
                 with self.lock:
-                    pending += data
-                    out = bytearray()
-                    msgs: list[PGMessage] = []
-                    for msg in decoding.receive(data):
-                        msgs.append(msg)
-                        out += encoding.send(msg)
+                    msgs = list(decode(data))
+                    out = take()
                     log.extend(msgs)
-                    consumed = len(pending) - decoding.decoder.buffered
-                    if out != pending[:consumed]:
-                        self.mismatches.append(
-                            Mismatch(direction, bytes(pending[:consumed]), bytes(out), tuple(msgs))
-                        )
-                    del pending[:consumed]
+                    reencoded = b"".join(m.to_wire() for m in msgs)
+                    if reencoded != out:
+                        self.mismatches.append(Mismatch(direction, out, reencoded, tuple(msgs)))
                 if out:
                     sink.sendall(out)
             # End of stream: pass it on.
@@ -149,10 +113,10 @@ class RelaySession:
 
     # -- inspection -----------------------------------------------------------
     @property
-    def phases(self) -> tuple[ConnectionPhase, ConnectionPhase]:
-        """(client-facing phase, server-facing phase), read consistently."""
+    def phase(self) -> ConnectionPhase:
+        """The model's phase, read consistently."""
         with self.lock:
-            return self.backend.phase, self.frontend.phase
+            return self.proxy.phase
 
     def wait_closed(self, timeout: float = 10.0) -> None:
         if not self.done.wait(timeout):

@@ -9,7 +9,7 @@ tracking in :mod:`pygwire.state_machine`, and both together in
 
 from ._framing import implementation
 from .codec import BackendMessageDecoder, FrontendMessageDecoder
-from .connection import BackendConnection, Connection, FrontendConnection
+from .connection import BackendConnection, Connection, FrontendConnection, ProxyConnection
 from .constants import (
     ConnectionPhase,
     MessageDirection,
@@ -25,7 +25,7 @@ from .exceptions import (
     PygwireError,
     StateMachineError,
 )
-from .state_machine import BackendStateMachine, FrontendStateMachine
+from .state_machine import BackendStateMachine, FrontendStateMachine, ProtocolState, StateMachine
 
 __version__ = "0.3.0"
 
@@ -44,8 +44,11 @@ __all__ = [
     "FrontendStateMachine",
     "MessageDirection",
     "ProtocolError",
+    "ProtocolState",
+    "ProxyConnection",
     "PygwireError",
     "StartupRequestCode",
+    "StateMachine",
     "StateMachineError",
     "TransactionStatus",
     "__version__",

