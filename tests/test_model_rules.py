@@ -1,0 +1,491 @@
+"""The state model's rules, each with a legal case and an illegal one.
+
+Every row says, in the protocol documentation's terms, what may and may not
+come next after a prefix of the conversation; the model (one ProtocolState
+fed by both sides) must accept the legal message and refuse the illegal one
+with a StateMachineError.  Further tests cover the views (``outstanding``,
+``is_idle``), ``strict=False`` on streams that diverge, and the proxy's
+byte-exact forwarding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pygwire import (
+    ConnectionPhase,
+    MessageDirection,
+    ProtocolState,
+    ProxyConnection,
+    StateMachineError,
+    TransactionStatus,
+)
+from pygwire.messages import (
+    AuthenticationMD5Password,
+    AuthenticationOk,
+    AuthenticationSASL,
+    AuthenticationSASLContinue,
+    BackendKeyData,
+    Bind,
+    BindComplete,
+    CancelRequest,
+    Close,
+    CloseComplete,
+    CommandComplete,
+    CopyData,
+    CopyDone,
+    CopyFail,
+    CopyInResponse,
+    CopyOutResponse,
+    DataRow,
+    Describe,
+    DirectSSLHandshake,
+    EmptyQueryResponse,
+    ErrorResponse,
+    Execute,
+    Flush,
+    FunctionCall,
+    FunctionCallResponse,
+    GSSEncRequest,
+    GSSEncResponse,
+    NegotiateProtocolVersion,
+    NoData,
+    NoticeResponse,
+    NotificationResponse,
+    ParameterDescription,
+    ParameterStatus,
+    Parse,
+    ParseComplete,
+    PasswordMessage,
+    PGMessage,
+    PortalSuspended,
+    Query,
+    ReadyForQuery,
+    RowDescription,
+    SASLInitialResponse,
+    SASLResponse,
+    SSLRequest,
+    SSLResponse,
+    StartupMessage,
+    Sync,
+    Terminate,
+)
+
+F = MessageDirection.FRONTEND
+B = MessageDirection.BACKEND
+Event = tuple[MessageDirection, PGMessage]
+
+IDLE = ReadyForQuery(status=TransactionStatus.IDLE)
+ERROR = ErrorResponse(fields={"S": "ERROR", "V": "ERROR", "C": "42601", "M": "syntax error"})
+FATAL = ErrorResponse(fields={"S": "FATAL", "V": "FATAL", "C": "57P01", "M": "terminating"})
+STARTUP = StartupMessage(params={"user": "u"})
+STARTUP_32 = StartupMessage(params={"user": "u", "_pq_.opt": "1"}, protocol_version=0x30002)
+KEY4 = BackendKeyData(process_id=7, secret_key=b"\0\0\0\x07")
+CONNECTED: list[Event] = [(F, STARTUP), (B, AuthenticationOk()), (B, KEY4), (B, IDLE)]
+
+
+def c(*msgs: PGMessage) -> list[Event]:
+    return [(F, m) for m in msgs]
+
+
+def s(*msgs: PGMessage) -> list[Event]:
+    return [(B, m) for m in msgs]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """After ``prefix``, ``legal`` is accepted (None: nothing more is, from
+    either side) and ``illegal`` refused."""
+
+    name: str
+    prefix: list[Event]
+    legal: Event | None
+    illegal: Event
+
+
+R = Rule
+RULES = [
+    # -- what each request earns ------------------------------------------------------
+    R("Query: results, then ReadyForQuery", [*CONNECTED, *c(Query(query_string="select"))],
+      (B, RowDescription()), (B, BindComplete())),
+    R("Query: rows only after RowDescription", [*CONNECTED, *c(Query(query_string="select"))],
+      (B, CommandComplete(tag="SET")), (B, DataRow(columns=[]))),
+    R("Query: an error ends the whole string", [*CONNECTED, *c(Query(query_string="a; b")),
+      (B, ERROR)], (B, IDLE), (B, RowDescription())),
+    R("Parse earns ParseComplete (not an unsolicited BindComplete)",
+      [*CONNECTED, *c(Parse(query="select"))], (B, ParseComplete()), (B, BindComplete())),
+    R("Bind earns BindComplete", [*CONNECTED, *c(Bind())], (B, BindComplete()),
+      (B, ParseComplete())),
+    R("Describe S: ParameterDescription first", [*CONNECTED, *c(Describe(kind="S"))],
+      (B, ParameterDescription()), (B, RowDescription())),
+    R("Describe S: then RowDescription or NoData",
+      [*CONNECTED, *c(Describe(kind="S")), (B, ParameterDescription())],
+      (B, NoData()), (B, ParameterDescription())),
+    R("Describe P: no ParameterDescription without a Describe S",
+      [*CONNECTED, *c(Describe(kind="P"))], (B, NoData()), (B, ParameterDescription())),
+    R("Execute: rows, then its end", [*CONNECTED, *c(Execute()), (B, DataRow(columns=[]))],
+      (B, PortalSuspended()), (B, RowDescription())),
+    R("Execute: an empty query", [*CONNECTED, *c(Execute())], (B, EmptyQueryResponse()),
+      (B, NoData())),
+    R("Close earns CloseComplete", [*CONNECTED, *c(Close(kind="P"))], (B, CloseComplete()),
+      (B, NoData())),
+    R("Sync earns ReadyForQuery", [*CONNECTED, *c(Sync())], (B, IDLE),
+      (B, CommandComplete(tag="SELECT 1"))),
+    R("Sync: a commit error comes before its ReadyForQuery", [*CONNECTED, *c(Sync())],
+      (B, ERROR), (B, ParseComplete())),
+    R("Flush earns nothing", [*CONNECTED, *c(Parse(query="s"), Flush()), (B, ParseComplete())],
+      (F, Sync()), (B, IDLE)),
+    R("FunctionCall: its result, then ReadyForQuery",
+      [*CONNECTED, *c(FunctionCall(function_oid=1, arguments=[]))],
+      (B, FunctionCallResponse(result=b"1")), (B, IDLE)),
+    R("FunctionCall: an error, then ReadyForQuery",
+      [*CONNECTED, *c(FunctionCall(function_oid=1, arguments=[])), (B, ERROR)],
+      (B, IDLE), (B, FunctionCallResponse(result=None))),
+    # -- order and counting --------------------------------------------------------------
+    R("one ReadyForQuery per Sync, not a second", [*CONNECTED, *c(Sync()), (B, IDLE)],
+      (F, Sync()), (B, IDLE)),
+    R("answers come in the order of the requests",
+      [*CONNECTED, *c(Parse(query="s"), Describe(kind="S"), Sync())],
+      (B, ParseComplete()), (B, ParameterDescription())),
+    R("rows only inside a result", [*CONNECTED, *c(Query(query_string="q")),
+      (B, RowDescription())], (B, DataRow(columns=[b"1"])), (B, ParameterDescription())),
+    R("no rows while idle", CONNECTED, (B, ParameterStatus(name="a", value="b")),
+      (B, DataRow(columns=[]))),
+    R("the next command may be sent before the last is answered",
+      [*CONNECTED, *c(Query(query_string="select pg_sleep(1)"))],
+      (F, Query(query_string="select 2")), (B, CloseComplete())),
+    R("an extended-query error skips to the next Sync",
+      [*CONNECTED, *c(Parse(query="bad"), Bind(), Execute(), Sync()), (B, ERROR)],
+      (B, IDLE), (B, BindComplete())),
+    R("the skip takes a Query too",
+      [*CONNECTED, *c(Parse(query="bad"), Query(query_string="q"), Sync()), (B, ERROR)],
+      (B, IDLE), (B, RowDescription())),
+    R("a Query between extended messages (asyncpg prepare, then execute)",
+      [*CONNECTED, *c(Parse(statement="s"), Describe(kind="S"), Flush()),
+       *s(ParseComplete(), ParameterDescription(), NoData())],
+      (F, Query(query_string="select 2")), (B, IDLE)),
+    # -- COPY ---------------------------------------------------------------------------
+    R("COPY OUT: data after CopyOutResponse",
+      [*CONNECTED, *c(Query(query_string="copy t to stdout")), (B, CopyOutResponse())],
+      (B, CopyData(data=b"1\n")), (B, DataRow(columns=[]))),
+    R("COPY OUT: no data before CopyOutResponse",
+      [*CONNECTED, *c(Query(query_string="copy t to stdout"))],
+      (B, CopyOutResponse()), (B, CopyData(data=b"1\n"))),
+    R("COPY IN reads only COPY input, Flush and Sync",
+      [*CONNECTED, *c(Query(query_string="copy t from stdin")), (B, CopyInResponse())],
+      (F, Flush()), (F, Query(query_string="select 1"))),
+    R("COPY IN: CommandComplete only after CopyDone",
+      [*CONNECTED, *c(Query(query_string="copy t from stdin")), (B, CopyInResponse()),
+       (F, CopyData(data=b"1\n"))],
+      (F, CopyDone()), (B, CommandComplete(tag="COPY 1"))),
+    R("COPY IN: CopyFail earns an error",
+      [*CONNECTED, *c(Query(query_string="copy t from stdin")), (B, CopyInResponse()),
+       (F, CopyFail(error_message="no"))],
+      (B, ERROR), (B, CommandComplete(tag="COPY 0"))),
+    R("COPY IN swallows a Sync: it earns no ReadyForQuery",
+      [*CONNECTED, *c(Parse(query="copy"), Bind(), Execute(), Sync()),
+       *s(ParseComplete(), BindComplete(), CopyInResponse()), (F, CopyDone()),
+       (B, CommandComplete(tag="COPY 0"))],
+      (F, Sync()), (B, IDLE)),
+    # -- any time, and the end ----------------------------------------------------------
+    R("notices, parameters, notifications: any time after the startup packet",
+      [(F, STARTUP)], (B, NoticeResponse(fields={"S": "NOTICE"})), (B, IDLE)),
+    R("notifications while idle", CONNECTED,
+      (B, NotificationResponse(process_id=1, channel="c")), (B, CommandComplete(tag="x"))),
+    R("FATAL ends the session", [*CONNECTED, *c(Query(query_string="q")), (B, FATAL)],
+      None, (B, IDLE)),
+    R("nothing is sent after FATAL", [*CONNECTED, (B, FATAL)], None, (F, Sync())),
+    R("a non-fatal error needs a request", CONNECTED, (B, FATAL), (B, ERROR)),
+    R("nothing after Terminate", [*CONNECTED, *c(Terminate())], None,
+      (B, NoticeResponse())),
+    R("Terminate behind a request: the request is still answered",
+      [*CONNECTED, *c(Query(query_string="q"), Terminate())], (B, RowDescription()),
+      (F, Query(query_string="q"))),
+    # -- startup --------------------------------------------------------------------------
+    R("the startup packet comes first", [], (F, STARTUP), (F, Query(query_string="q"))),
+    R("a password only when asked for", [(F, STARTUP), (B, AuthenticationMD5Password())],
+      (F, PasswordMessage(password="md5x")), (F, SASLResponse(data=b"x"))),
+    R("no AuthenticationOk in the middle of SCRAM",
+      [(F, STARTUP), (B, AuthenticationSASL(mechanisms=["SCRAM-SHA-256"])),
+       (F, SASLInitialResponse(mechanism="SCRAM-SHA-256", data=b"n,,n=,r=x"))],
+      (B, AuthenticationSASLContinue(data=b"r=xy,s=c2FsdA==,i=4096")), (B, AuthenticationOk())),
+    R("the client answers each SASL challenge before the next",
+      [(F, STARTUP), (B, AuthenticationSASL(mechanisms=["SCRAM-SHA-256"])),
+       (F, SASLInitialResponse(mechanism="SCRAM-SHA-256", data=b"n,,n=,r=x")),
+       (B, AuthenticationSASLContinue(data=b"r=xy"))],
+      (F, SASLResponse(data=b"c=biws")), (B, AuthenticationSASLContinue(data=b"r=xy"))),
+    R("NegotiateProtocolVersion not twice",
+      [(F, STARTUP_32), (B, NegotiateProtocolVersion(newest_minor=0, unrecognized=[]))],
+      (B, AuthenticationOk()), (B, NegotiateProtocolVersion(newest_minor=0, unrecognized=[]))),
+    R("NegotiateProtocolVersion not above the version asked for", [(F, STARTUP_32)],
+      (B, NegotiateProtocolVersion(newest_minor=1, unrecognized=[])),
+      (B, NegotiateProtocolVersion(newest_minor=3, unrecognized=[]))),
+    R("NegotiateProtocolVersion refuses only options asked for", [(F, STARTUP_32)],
+      (B, NegotiateProtocolVersion(newest_minor=2, unrecognized=["_pq_.opt"])),
+      (B, NegotiateProtocolVersion(newest_minor=2, unrecognized=["_pq_.other"]))),
+    R("NegotiateProtocolVersion must change something", [(F, STARTUP_32)],
+      (B, NegotiateProtocolVersion(newest_minor=0, unrecognized=[])),
+      (B, NegotiateProtocolVersion(newest_minor=2, unrecognized=[]))),
+    R("a 3.0 cancel key has 4 bytes", [(F, STARTUP), (B, AuthenticationOk())],
+      (B, KEY4), (B, BackendKeyData(process_id=7, secret_key=bytes(32)))),
+    R("a 3.2 cancel key may be longer", [(F, STARTUP_32), (B, AuthenticationOk()),
+      (B, BackendKeyData(process_id=7, secret_key=bytes(32)))], (B, IDLE), (B, KEY4)),
+    R("one SSLRequest", [(F, SSLRequest()), (B, SSLResponse.SUPPORTED)],
+      (F, STARTUP), (F, SSLRequest())),
+    R("GSSENCRequest after SSL was refused, not after it was accepted",
+      [(F, SSLRequest()), (B, SSLResponse.NOT_SUPPORTED)],
+      (F, GSSEncRequest()), (F, SSLRequest())),
+    R("no second GSSENCRequest", [(F, GSSEncRequest()), (B, GSSEncResponse.NOT_SUPPORTED)],
+      (F, SSLRequest()), (F, GSSEncRequest())),
+    R("direct SSL opens the connection, not after 'N'",
+      [(F, SSLRequest()), (B, SSLResponse.NOT_SUPPORTED)],
+      (F, STARTUP), (F, DirectSSLHandshake(data=b"\x16\x03\x01"))),
+    R("a cancel request ends the connection", [(F, CancelRequest(process_id=1))], None,
+      (F, STARTUP)),
+]  # fmt: skip
+
+
+def _feed(state: ProtocolState, events: list[Event]) -> None:
+    for sender, msg in events:
+        state.advance(sender, msg)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
+def test_legal(rule: Rule) -> None:
+    state = ProtocolState()
+    _feed(state, rule.prefix)
+    if rule.legal is None:
+        assert state.expected(F) == state.expected(B) == ()
+        assert state.phase in (ConnectionPhase.FAILED, ConnectionPhase.TERMINATED)
+    else:
+        state.advance(*rule.legal)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
+def test_illegal(rule: Rule) -> None:
+    state = ProtocolState()
+    _feed(state, rule.prefix)
+    with pytest.raises(StateMachineError) as info:
+        state.advance(*rule.illegal)
+    assert info.value.message == type(rule.illegal[1]).__name__
+
+
+# -- views ----------------------------------------------------------------------------------
+
+
+def test_outstanding_lists_requests_oldest_first() -> None:
+    state = ProtocolState()
+    steps: list[tuple[list[Event], tuple[str, ...], ConnectionPhase]] = [
+        (CONNECTED, (), ConnectionPhase.READY),
+        (
+            c(Parse(query="s"), Flush(), Bind(), Execute(), Sync(), Query(query_string="q")),
+            ("Parse", "Bind", "Execute", "Sync", "Query"),
+            ConnectionPhase.EXTENDED_QUERY,
+        ),
+        (
+            s(ParseComplete(), BindComplete(), DataRow(columns=[])),
+            ("Execute", "Sync", "Query"),
+            ConnectionPhase.EXTENDED_QUERY,
+        ),
+        (s(CommandComplete(tag="SELECT 1"), IDLE), ("Query",), ConnectionPhase.SIMPLE_QUERY),
+    ]
+    for events, outstanding, phase in steps:
+        _feed(state, events)
+        assert (state.outstanding, state.phase) == (outstanding, phase)
+    assert state.pending_syncs == 0
+
+
+@pytest.mark.parametrize(
+    ("events", "idle"),
+    [
+        ([], True),
+        (c(Parse(query="s"), Flush()) + s(ParseComplete()), False),  # implicit transaction open
+        (c(Query(query_string="begin")) + s(CommandComplete(tag="BEGIN")), False),
+        (
+            c(Query(query_string="begin"))
+            + s(
+                CommandComplete(tag="BEGIN"), ReadyForQuery(status=TransactionStatus.IN_TRANSACTION)
+            ),
+            False,
+        ),
+        (c(Sync()), False),
+        (c(Sync()) + s(IDLE), True),
+        (c(Flush()), True),
+    ],
+)
+def test_is_idle(events: list[Event], idle: bool) -> None:
+    """What a pooler asks before handing the server connection to another client."""
+    state = ProtocolState()
+    _feed(state, CONNECTED + events)
+    assert state.is_idle is idle
+
+
+def test_translated_severity() -> None:
+    """A server with lc_messages=de sends S=SCHWERWIEGEND; V stays FATAL."""
+    for fields, phase in [
+        ({"S": "SCHWERWIEGEND", "V": "FATAL", "M": "x"}, ConnectionPhase.FAILED),
+        ({"S": "FATAL", "M": "x"}, ConnectionPhase.FAILED),  # servers before 9.6 send no V
+        ({"S": "FEHLER", "V": "ERROR", "M": "x"}, ConnectionPhase.SIMPLE_QUERY),
+    ]:
+        state = ProtocolState()
+        _feed(state, [*CONNECTED, *c(Query(query_string="q"))])
+        state.server_sent(ErrorResponse(fields=fields))
+        assert state.phase is phase, fields
+
+
+# -- strict=False: apply what can be applied, and say so --------------------------------------
+
+
+def _lax(events: list[Event]) -> ProtocolState:
+    state = ProtocolState(strict=False)
+    _feed(state, events)
+    return state
+
+
+def test_lax_a_missing_answer(caplog: pytest.LogCaptureFixture) -> None:
+    """The server skips ParseComplete: BindComplete answers Bind, Parse is dropped."""
+    with caplog.at_level(logging.WARNING, logger="pygwire"):
+        state = _lax([*CONNECTED, *c(Parse(query="s"), Bind(), Sync()), *s(BindComplete())])
+    assert "the oldest outstanding request is Parse" in caplog.text
+    assert state.outstanding == ("Sync",)
+    state.server_sent(IDLE)
+    assert state.is_idle
+    assert len(caplog.records) == 1
+
+
+def test_lax_ready_for_query_resynchronises(caplog: pytest.LogCaptureFixture) -> None:
+    """A ReadyForQuery where none is due closes every request up to the
+    first that earns one; the rest of the stream is followed again."""
+    with caplog.at_level(logging.WARNING, logger="pygwire"):
+        state = _lax(
+            [*CONNECTED, *c(Parse(query="s"), Bind(), Sync(), Query(query_string="q")), *s(IDLE)]
+        )
+    assert state.outstanding == ("Query",)
+    assert state.pending_syncs == 0
+    _feed(state, s(RowDescription(), DataRow(columns=[]), CommandComplete(tag="x"), IDLE))
+    assert state.phase is ConnectionPhase.READY
+    assert len(caplog.records) == 1
+
+
+def test_lax_unexplained_messages_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pygwire"):
+        state = _lax([*CONNECTED, *s(DataRow(columns=[]), BindComplete())])
+    assert state.phase is ConnectionPhase.READY
+    assert state.is_idle
+    assert len(caplog.records) == 2
+
+
+def test_lax_a_client_violation_is_applied_as_the_server_would(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Query during COPY IN: PostgreSQL ends the COPY with an error."""
+    with caplog.at_level(logging.WARNING, logger="pygwire"):
+        state = _lax(
+            [*CONNECTED, *c(Query(query_string="copy t from stdin")), *s(CopyInResponse())]
+        )
+        state.client_sent(Query(query_string="select 1"))
+    assert len(caplog.records) == 1
+    _feed(state, s(ERROR, IDLE))
+    assert state.is_idle
+
+
+def test_lax_real_client_traffic_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """asyncpg's prepare-then-execute, which the phase table once refused
+    (and, lax, mislogged for the rest of the session)."""
+    with caplog.at_level(logging.WARNING, logger="pygwire"):
+        _lax(
+            [
+                *CONNECTED,
+                *c(Parse(statement="s"), Describe(kind="S", name="s"), Flush()),
+                *s(ParseComplete(), ParameterDescription(), RowDescription()),
+                *c(Query(query_string="select 2")),
+                *s(RowDescription(), DataRow(columns=[b"2"]), CommandComplete(tag="SELECT 1")),
+                *s(IDLE),
+            ]
+        )
+    assert caplog.records == []
+
+
+# -- a proxy forwards the original bytes ---------------------------------------------------------
+
+CLIENT_STREAM = [
+    STARTUP,
+    Parse(statement="s", query="select $1"),
+    Bind(statement="s", param_values=[b"1"]),
+    Describe(kind="P"),
+    Execute(),
+    Sync(),
+    Query(query_string="copy t from stdin"),
+    CopyData(data=b"1\n" * 50),
+    CopyDone(),
+    Terminate(),
+]
+SERVER_STREAM = [
+    AuthenticationOk(),
+    ParameterStatus(name="server_version", value="18.6"),
+    KEY4,
+    IDLE,
+    ParseComplete(),
+    BindComplete(),
+    RowDescription(),
+    DataRow(columns=[b"1"]),
+    CommandComplete(tag="SELECT 1"),
+    IDLE,
+    CopyInResponse(col_formats=[0]),
+    CommandComplete(tag="COPY 50"),
+    IDLE,
+]
+
+
+def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=400), max_size=40), st.booleans())
+def test_proxy_forwards_byte_exact(cuts: list[int], one_byte: bool) -> None:
+    """The bytes handed on are the bytes received, in any chunking, and the
+    messages are those sent.  The client's whole stream goes first up to
+    the startup, then the two streams alternate as a real exchange would."""
+    proxy = ProxyConnection()
+    client_wire = [m.to_wire() for m in CLIENT_STREAM]
+    server_wire = [m.to_wire() for m in SERVER_STREAM]
+    # Exchange in rounds: (client messages, server messages) of each round.
+    rounds = [(0, 1, 0, 4), (1, 7, 4, 11), (7, 9, 11, 13), (9, 10, 13, 13)]
+    got_c: list[PGMessage] = []
+    got_s: list[PGMessage] = []
+    for c0, c1, s0, s1 in rounds:
+        for wire, feed, take, got in (
+            (b"".join(client_wire[c0:c1]), proxy.from_client, proxy.take_from_client, got_c),
+            (b"".join(server_wire[s0:s1]), proxy.from_server, proxy.take_from_server, got_s),
+        ):
+            pieces = [bytes([b]) for b in wire] if one_byte else _chunks(wire, cuts)
+            out = b""
+            for piece in pieces:
+                got.extend(feed(piece))
+                out += take()
+            assert out == wire
+    assert got_c == CLIENT_STREAM
+    assert got_s == SERVER_STREAM
+    assert proxy.phase is ConnectionPhase.TERMINATED
+
+
+def test_proxy_forward_holds_a_partial_message() -> None:
+    proxy = ProxyConnection(ConnectionPhase.READY)
+    wire = Query(query_string="select 1").to_wire() + Sync().to_wire()
+    assert proxy.forward_from_client(wire[:7]) == b""
+    assert proxy.forward_from_client(wire[7:-2]) == Query(query_string="select 1").to_wire()
+    assert proxy.forward_from_client(wire[-2:]) == Sync().to_wire()
+    assert proxy.state.outstanding == ("Query", "Sync")
+
+
+def test_proxy_refuses_what_the_model_refuses() -> None:
+    proxy = ProxyConnection(ConnectionPhase.READY)
+    with pytest.raises(StateMachineError, match="no request is outstanding"):
+        proxy.forward_from_server(BindComplete().to_wire())
