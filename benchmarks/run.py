@@ -86,6 +86,12 @@ COMPILED_TARGETS: dict[str, Target] = {
 #: limit's speed (wire time / pygwire time), and faster than these drivers.
 E2E_WIRE_FRACTION = 0.8
 E2E_BEATS = ("e2e.psycopg", "e2e.asyncpg")
+#: Replaying a pgbench session: what the one shared model may add to
+#: decode-only time, per framing.
+PROXY_TRACKER_LIMIT = {"c": 0.5, "python": 1.0}
+#: pgbench through the validating proxy: this fraction of the TPS through a
+#: byte-forwarding one, at least.
+PROXY_TPS_FRACTION = 0.8
 
 
 def descriptions(manifest: dict[str, Any]) -> dict[str, str]:
@@ -217,6 +223,7 @@ class Results:
     series: dict[tuple[str, str], Series] = field(default_factory=dict)
     implementations: dict[str, dict[str, str]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    proxying: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     framing: str = "unknown"
 
@@ -325,6 +332,8 @@ class Options:
     json_path: Path | None
     strict: bool
     pure_python: bool = False
+    proxy: bool = True
+    proxy_seconds: int = 15
 
     def side_env(self, who: str) -> dict[str, str]:
         """Extra environment of one side's subprocesses: with --pure-python
@@ -372,6 +381,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="run only micro workloads whose names start with these prefixes",
     )
     p.add_argument("--no-e2e", action="store_true", help="skip the PostgreSQL workloads")
+    p.add_argument(
+        "--no-proxy", action="store_true", help="skip the proxying workloads (replay, pgbench)"
+    )
+    p.add_argument(
+        "--proxy-seconds",
+        type=int,
+        default=int(env.get("BENCH_PROXY_SECONDS", "15")),
+        help="pgbench -T through each proxy, per round (env BENCH_PROXY_SECONDS; default 15)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the memory workload")
     p.add_argument("--json", type=Path, help="also write every measurement to this file")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
@@ -396,6 +414,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         json_path=a.json,
         strict=a.strict,
         pure_python=a.pure_python,
+        proxy=not a.no_proxy,
+        proxy_seconds=a.proxy_seconds,
     )
 
 
@@ -473,6 +493,56 @@ def run_e2e(opts: Options, pythons: dict[str, Path], results: Results) -> None:
                         results.add(w, payload)
 
                 attempt(results, f"{who} end to end round {r + 1}", one)
+    finally:
+        server.stop()
+
+
+def run_proxying(opts: Options, results: Results) -> None:
+    """Record a pgbench session and replay it; then pgbench through two
+    asyncio proxies, alternating (benchmarks/proxying.py)."""
+    from harness.postgres import HarnessError, PostgresServer  # noqa: PLC0415
+
+    from benchmarks import proxying  # noqa: PLC0415
+
+    print("proxying: starting PostgreSQL 18 ...", file=sys.stderr)
+    try:
+        server = PostgresServer(18, settings={"max_connections": 50}).start()
+    except HarnessError as exc:
+        results.errors.append(f"proxying skipped: PostgreSQL 18 did not start: {exc}")
+        return
+    env = opts.side_env("current")
+    out: dict[str, Any] = {"replay": [], "tps": {"forward": [], "validate": []}}
+    results.proxying = out
+    try:
+        proxying.run_pgbench(server.host, server.port, ["-i", "-q", "-s", "1"])
+        with tempfile.TemporaryDirectory(prefix="pygwire-proxy-") as tmp:
+            recording = Path(tmp) / "pgbench.rec"
+            transactions = max(200, round(8000 * opts.scale))
+            print(f"proxying: recording {transactions} pgbench transactions", file=sys.stderr)
+            out["recorded"] = proxying.record(server.host, server.port, recording, transactions)
+            cmd = [sys.executable, "-m", "benchmarks.proxying", "replay", "--file", str(recording)]
+            cmd += ["--repeats", str(opts.repeats)]
+            for r in range(opts.rounds):
+                print(f"round {r + 1}/{opts.rounds}: replay", file=sys.stderr)
+                attempt(results, f"replay round {r + 1}", lambda: out["replay"].append(
+                    run_json(cmd, env=env)))  # fmt: skip
+        for r in range(opts.rounds):
+            for mode in alternate(r, ["forward", "validate"]):
+                print(f"round {r + 1}/{opts.rounds}: pgbench through {mode}", file=sys.stderr)
+
+                def one(m: str = mode) -> None:
+                    proxy = proxying.ProxyProcess(m, (server.host, server.port), env=env)
+                    try:
+                        run = proxying.pgbench_tps("127.0.0.1", proxy.port, opts.proxy_seconds, 8)
+                    finally:
+                        proxy.stop()
+                    if run["failed"]:
+                        raise RunError(f"pgbench through {m}: {run['failed']} failed transactions")
+                    out["tps"][m].append(run["tps"])
+
+                attempt(results, f"pgbench through {mode}, round {r + 1}", one)
+    except (RuntimeError, OSError) as exc:
+        results.errors.append(f"proxying: {exc}")
     finally:
         server.stop()
 
@@ -696,11 +766,70 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
             "are (every column is still read here)."
         )
 
+    if results.proxying.get("replay"):
+        all_met &= report_proxying(opts, results, compiled, out)
+
     if results.errors:
         out.append("\nErrors:")
         out.extend("  " + e.replace("\n", "\n    ") for e in results.errors)
     print("\n".join(out))
     return all_met and not results.errors
+
+
+def report_proxying(opts: Options, results: Results, compiled: bool, out: list[str]) -> bool:
+    """The proxying tables; True if their targets were met."""
+    px = results.proxying
+    replays = px["replay"]
+    messages = replays[0]["messages"]
+    names = [
+        ("decode", "decode only (a decoder per direction)"),
+        ("shared", "decode + one shared model, bytes forwarded"),
+        ("two_connections", "decode + two Connections (pygwire 0.3's relay)"),
+    ]
+    med = {n: statistics.median(r["seconds"][n] for r in replays) for n, _ in names}
+    limit = PROXY_TRACKER_LIMIT["c" if compiled else "python"]
+    overhead = med["shared"] / med["decode"] - 1
+    met = overhead <= limit
+    rows = [
+        [label, ms(med[n]), f"{med[n] / messages * 1e9:,.0f}", f"{med[n] / med['decode']:.2f}x"]
+        for n, label in names
+    ]
+    rec = px["recorded"]
+    out.append(
+        f"\nProxying: replay of a recorded pgbench -M prepared session ({messages:,} messages, "
+        f"{rec['chunks']:,} chunks, {rec['connections']} connections), framing {results.framing}"
+    )
+    out.append(table(["what", "ms", "ns/message", "vs decode"], rows, "lrrr"))
+    out.append(
+        f"  target: the shared model adds at most {limit:.0%} to decoding: "
+        f"+{overhead:.0%}, {'pass' if met else 'FAIL'}"
+    )
+    tps = px["tps"]
+    if tps["forward"] and tps["validate"]:
+        fwd, val = statistics.median(tps["forward"]), statistics.median(tps["validate"])
+        ratio = val / fwd
+        ok = ratio >= PROXY_TPS_FRACTION
+        met &= ok
+        per_round = [v / f for f, v in zip(tps["forward"], tps["validate"], strict=False)]
+        out.append(
+            f"\nProxying end to end: pgbench -n -M prepared -c 8 -j 2 -T {opts.proxy_seconds}"
+            f" through an asyncio proxy (tps, median of {len(per_round)} rounds)"
+        )
+        out.append(
+            table(
+                ["proxy", "tps"],
+                [
+                    ["byte-forwarding asyncio proxy", f"{fwd:,.0f}"],
+                    ["pygwire ProxyConnection: every message validated", f"{val:,.0f}"],
+                ],
+                "lr",
+            )
+        )
+        out.append(
+            f"  target: validating >= {PROXY_TPS_FRACTION:.0%} of forwarding: {ratio:.0%} "
+            f"(rounds {min(per_round):.0%}-{max(per_round):.0%}), {'pass' if ok else 'FAIL'}"
+        )
+    return met
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -717,6 +846,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_memory(opts, pythons, data, results)
     if opts.e2e:
         run_e2e(opts, pythons, results)
+    if opts.proxy:
+        run_proxying(opts, results)
     for who, expect in (("current", None), ("reference", REF_VERSION)):
         impl = results.implementations.get(who)
         if impl and expect and impl["version"] != expect:
@@ -731,6 +862,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "framing": results.framing,
                     "series": {f"{who}/{w}": s.__dict__ for (who, w), s in results.series.items()},
                     "memory": results.memory,
+                    "proxying": results.proxying,
                     "errors": results.errors,
                     "manifest": manifest,
                 },

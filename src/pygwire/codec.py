@@ -23,7 +23,7 @@ failed, raising the same error again, until :meth:`clear`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from . import _framing
@@ -87,6 +87,10 @@ class MessageDecoder:
         for ident, cls in self._classes.items():
             self._parsers[ident] = cls._stream_parser()
         self._hold = -1
+        #: Called (without arguments) when the decoder raises the error that
+        #: ends its stream, after every message before the bad bytes was
+        #: handed out: how a connection marks itself failed.
+        self.on_failure: Callable[[], object] | None = None
         self._phase = phase
         self._mode = _STANDARD
         self.phase = phase
@@ -162,6 +166,19 @@ class MessageDecoder:
         """Yield messages until no complete message is left."""
         return _framing.drain(self._queue, self._refill, None, None, "")
 
+    def messages(
+        self,
+        callback: Callable[[PGMessage], object],
+        steady_from: object = None,
+        steady_attr: str = "",
+    ) -> Iterator[PGMessage]:
+        """Yield messages until no complete message is left, calling
+        ``callback(msg)`` before each is yielded, except for the message
+        types in the set ``getattr(steady_from, steady_attr)``, read anew
+        at every message.  This is how a connection validates what it
+        receives and lets rows through that change nothing."""
+        return _framing.drain(self._queue, self._refill, callback, steady_from, steady_attr)
+
     def __next__(self) -> PGMessage:
         msg = self.read()
         if msg is None:
@@ -169,32 +186,30 @@ class MessageDecoder:
         return msg
 
     def _refill(self) -> bool:
-        """Decode what is buffered into the (empty) queue; False if no
-        complete message was there.  A stored error is raised once the
-        messages decoded before it have been returned."""
+        """Decode what is buffered into the (empty) queue (a batch in
+        standard framing, one packet otherwise); False if no complete
+        message was there.  An error is kept, and raised once the messages
+        decoded before it have been handed out."""
         if self._error is None:
-            self._fill()
+            try:
+                if self._mode == _STANDARD:
+                    _framing.decode_frames(
+                        self._frames, self._limits, self._parsers, self._queue, self._hold
+                    )
+                else:
+                    before = len(self._frames)
+                    msg = self._next_special()
+                    if msg is not None:
+                        self._queue.append(msg, before - len(self._frames))
+            except ProtocolError as exc:
+                self._error = exc
             if self._queue:
                 return True
         if self._error is not None:
+            if self.on_failure is not None:
+                self.on_failure()
             raise self._error
         return False
-
-    def _fill(self) -> None:
-        """Decode what is buffered into the queue (a batch in standard
-        framing, one packet otherwise); keep an error for :meth:`read`."""
-        try:
-            if self._mode == _STANDARD:
-                _framing.decode_frames(
-                    self._frames, self._limits, self._parsers, self._queue, self._hold
-                )
-            else:
-                before = len(self._frames)
-                msg = self._next_special()
-                if msg is not None:
-                    self._queue.append(msg, before - len(self._frames))
-        except ProtocolError as exc:
-            self._error = exc
 
     def _next_special(self) -> PGMessage | None:
         raise NotImplementedError

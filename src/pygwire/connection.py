@@ -16,12 +16,11 @@ bytes to forward, so nothing is encoded again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
-from . import _framing
 from .codec import BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
 from .constants import ConnectionPhase, MessageDirection, TransactionStatus
-from .exceptions import ProtocolError
 from .messages import PGMessage
 from .state_machine import (
     BackendStateMachine,
@@ -45,6 +44,8 @@ class Connection:
         self.decoder = decoder
         self.state_machine = state_machine
         self.strict = strict
+        # A stream that cannot be decoded any further: the connection is lost.
+        decoder.on_failure = state_machine.fail
         # The model's attribute holding the peer's steady message types.
         theirs = state_machine._theirs
         self._steady_name = (
@@ -95,24 +96,16 @@ class Connection:
         if hooked or not state.in_session:
             # Every message through _received: the hook sees it, and during
             # startup the decoder's framing follows each one.
-            return _framing.drain(decoder._queue, self._refill, self._received, None, "")
+            return decoder.messages(self._received)
         # In the session framing no longer changes: the model itself is the
         # callback, and rows and COPY data that change nothing skip it.
         step = state.server_sent if self._steady_name == "steady_server" else state.client_sent
-        return _framing.drain(decoder._queue, self._refill, step, state, self._steady_name)
+        return decoder.messages(step, state, self._steady_name)
 
     def _received(self, msg: PGMessage) -> None:
         self.state_machine.receive(msg)
         self._sync_decoder()
         self.on_receive(msg)
-
-    def _refill(self) -> bool:
-        try:
-            return self.decoder._refill()
-        except ProtocolError:
-            # The stream cannot be decoded any further: the connection is lost.
-            self.state_machine.fail()
-            raise
 
     def _sync_decoder(self) -> None:
         # Framing follows the protocol phase after every single message.
@@ -186,24 +179,64 @@ class _Stream:
     """One direction of a proxied connection: its decoder, the model's step
     for its messages, and the bytes fed but not yet taken for forwarding."""
 
-    __slots__ = ("decoder", "state", "step", "steady", "chunks", "size", "refill")
+    __slots__ = ("decoder", "state", "step", "steady", "chunks", "sync_decoders")
 
-    def __init__(self, decoder: MessageDecoder, state: ProtocolState, sender: MessageDirection):
+    def __init__(
+        self,
+        decoder: MessageDecoder,
+        state: ProtocolState,
+        sender: MessageDirection,
+        sync_decoders: Callable[[], None],
+    ) -> None:
         self.decoder = decoder
+        self.sync_decoders = sync_decoders
         self.state = state
         client = sender is MessageDirection.FRONTEND
         self.step = state.client_sent if client else state.server_sent
         self.steady = "steady_client" if client else "steady_server"
         self.chunks: list[bytes] = []
-        self.size = 0
-        self.refill = self._refill  # bound once: the receive loop calls it per batch
+        decoder.on_failure = state.fail  # the stream cannot be decoded any further
 
-    def feed(self, data: _Bytes) -> None:
+    def feed(self, data: _Bytes) -> bytes:
         chunk = data if type(data) is bytes else bytes(data)
         self.decoder.feed(chunk)
         if chunk:
             self.chunks.append(chunk)
-            self.size += len(chunk)
+        return chunk
+
+    def forward(self, data: _Bytes) -> bytes:
+        """Feed ``data``, validate every complete message, and return the
+        original bytes of those messages."""
+        chunk = data if type(data) is bytes else bytes(data)
+        state = self.state
+        if state.in_session and not self.chunks:
+            # The usual case, written out: whole messages in one chunk,
+            # passed on as they came.
+            decoder = self.decoder
+            decoder.feed(chunk)
+            _consume(decoder.messages(self.step, state, self.steady))
+            if not decoder.buffered:
+                return chunk
+            self.chunks.append(chunk)
+            return self.take()
+        _consume(self.messages(chunk))
+        return self.take()
+
+    def messages(self, data: _Bytes) -> Iterator[PGMessage]:
+        self.feed(data)
+        decoder = self.decoder
+        state = self.state
+        if state.in_session:  # framing no longer changes
+            return decoder.messages(self.step, state, self.steady)
+        state_step = self.step
+        sync = self.sync_decoders
+
+        def startup_step(msg: PGMessage) -> None:
+            state_step(msg)
+            sync()  # the next message may be framed differently
+
+        sync()
+        return decoder.messages(startup_step)
 
     def take(self) -> bytes:
         """The original bytes of the messages handed out since the last
@@ -211,22 +244,17 @@ class _Stream:
         keep = self.decoder.buffered
         chunks = self.chunks
         if not keep and len(chunks) == 1:  # the usual case: no copy at all
-            self.size = 0
             return chunks.pop()
         data = b"".join(chunks)
         chunks.clear()
         if keep:
             chunks.append(data[len(data) - keep :])
             data = data[: len(data) - keep]
-        self.size = keep
         return data
 
-    def _refill(self) -> bool:
-        try:
-            return self.decoder._refill()
-        except ProtocolError:
-            self.state.fail()  # the stream cannot be decoded any further
-            raise
+
+#: Runs an iterator to its end, in C.
+_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 
 
 class ProxyConnection:
@@ -251,58 +279,24 @@ class ProxyConnection:
         self.client_decoder = FrontendMessageDecoder(initial_phase)
         #: Decodes what the server sends.
         self.server_decoder = BackendMessageDecoder(initial_phase)
-        self._client = _Stream(self.client_decoder, self.state, MessageDirection.FRONTEND)
-        self._server = _Stream(self.server_decoder, self.state, MessageDirection.BACKEND)
-
-    # -- messages ---------------------------------------------------------
-    def from_client(self, data: _Bytes) -> Iterator[PGMessage]:
-        """Feed bytes the client sent; yield each message once validated."""
-        return self._messages(self._client, data)
-
-    def from_server(self, data: _Bytes) -> Iterator[PGMessage]:
-        """Feed bytes the server sent; yield each message once validated."""
-        return self._messages(self._server, data)
-
-    # -- bytes ------------------------------------------------------------
-    def take_from_client(self) -> bytes:
-        """The original bytes of the client messages handed out by
-        :meth:`from_client` since the last call: what to write to the server."""
-        return self._client.take()
-
-    def take_from_server(self) -> bytes:
-        """The original bytes of the server messages handed out since the last
-        call: what to write to the client."""
-        return self._server.take()
-
-    def forward_from_client(self, data: _Bytes) -> bytes:
-        """Feed bytes the client sent, validate every complete message, and
-        return their original bytes, to be written to the server.  Bytes of
-        an incomplete message wait until it completes."""
-        for _ in self._messages(self._client, data):
-            pass
-        return self._client.take()
-
-    def forward_from_server(self, data: _Bytes) -> bytes:
-        """Feed bytes the server sent; return the validated ones for the client."""
-        for _ in self._messages(self._server, data):
-            pass
-        return self._server.take()
-
-    def _messages(self, stream: _Stream, data: _Bytes) -> Iterator[PGMessage]:
-        stream.feed(data)
-        decoder = stream.decoder
-        if self.state.in_session:  # framing no longer changes
-            return _framing.drain(
-                decoder._queue, stream.refill, stream.step, self.state, stream.steady
-            )
-        self._sync_decoders()
-        step = stream.step
-
-        def startup_step(msg: PGMessage) -> None:
-            step(msg)
-            self._sync_decoders()  # the next message may be framed differently
-
-        return _framing.drain(decoder._queue, stream.refill, startup_step, None, "")
+        sync = self._sync_decoders
+        self._client = _Stream(self.client_decoder, self.state, MessageDirection.FRONTEND, sync)
+        self._server = _Stream(self.server_decoder, self.state, MessageDirection.BACKEND, sync)
+        #: Feed bytes the client sent; yield each message once validated.
+        self.from_client = self._client.messages
+        #: Feed bytes the server sent; yield each message once validated.
+        self.from_server = self._server.messages
+        #: Feed bytes the client sent, validate every complete message, and
+        #: return their original bytes, to be written to the server (bytes
+        #: of an incomplete message wait until it completes).
+        self.forward_from_client = self._client.forward
+        #: The same for bytes the server sent: what to write to the client.
+        self.forward_from_server = self._server.forward
+        #: The original bytes of the client messages handed out by
+        #: ``from_client`` since the last call: what to write to the server.
+        self.take_from_client = self._client.take
+        #: The same for ``from_server``: what to write to the client.
+        self.take_from_server = self._server.take
 
     def _sync_decoders(self) -> None:
         phase = self.state.phase
