@@ -179,7 +179,7 @@ class _Stream:
     """One direction of a proxied connection: its decoder, the model's step
     for its messages, and the bytes fed but not yet taken for forwarding."""
 
-    __slots__ = ("decoder", "state", "step", "steady", "chunks", "sync_decoders")
+    __slots__ = ("decoder", "state", "step", "step_all", "steady", "chunks", "sync_decoders")
 
     def __init__(
         self,
@@ -193,6 +193,7 @@ class _Stream:
         self.state = state
         client = sender is MessageDirection.FRONTEND
         self.step = state.client_sent if client else state.server_sent
+        self.step_all = state.client_sent_all if client else state.server_sent_all
         self.steady = "steady_client" if client else "steady_server"
         self.chunks: list[bytes] = []
         decoder.on_failure = state.fail  # the stream cannot be decoded any further
@@ -214,7 +215,7 @@ class _Stream:
             # passed on as they came.
             decoder = self.decoder
             decoder.feed(chunk)
-            _consume(decoder.messages(self.step, state, self.steady))
+            self.step_all(decoder.read_all())
             if not decoder.buffered:
                 return chunk
             self.chunks.append(chunk)

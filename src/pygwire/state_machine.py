@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from .constants import ConnectionPhase, MessageDirection, TransactionStatus
@@ -608,63 +608,75 @@ class ProtocolState:
         self.force(phase)
 
     # -- the entry points --------------------------------------------------------------
-    # Both are called for nearly every message, so the common cases are
-    # written out here: a step that keeps the state, a plain move, and the
-    # end of an answer with the next request starting.  Everything else
-    # goes to the general methods below, which say the same in full.
     def server_sent(self, msg: PGMessage) -> None:
         """Apply a message the server sent."""
-        cur = self._cur
-        nxt = cur.server.get(type(msg))
-        if nxt is cur:  # rows, COPY data, any-time messages: the bulk
-            return
-        if nxt is None:
-            self._server_step(msg, cur, nxt)
-        elif nxt.plain:
-            self._cur = nxt
-            self.steady_server = nxt.steady_server
-            self.steady_client = _NONE
-        elif nxt is DONE or (nxt is RFQ and cur.queues):
-            if nxt is RFQ:
-                self.pending_syncs -= cur.syncs
-                self.transaction_status = msg.status  # type: ignore[attr-defined]
-                self._after_error = False
-            queue = self._queue
-            if not queue:
-                self._cur = IDLE
-                self.steady_server = self.steady_client = _NONE
-            elif queue[0].startable and not self._skipping:
-                nxt = self._cur = queue.popleft()
-                self.steady_server = nxt.steady_server
-            else:
-                self._next()
-        else:
-            self._server_step(msg, cur, nxt)
+        self.server_sent_all((msg,))
 
     def client_sent(self, msg: PGMessage) -> None:
         """Apply a message the client sent."""
-        if not self.in_session:
-            self._startup_client_step(msg)
-            return
-        mtype = type(msg)
-        request = _REQUESTS.get(mtype)
-        if mtype is Describe:
-            request = _DESCRIBE.get(msg.kind)  # type: ignore[attr-defined]
+        self.client_sent_all((msg,))
+
+    # These two run for nearly every message, so the common cases are
+    # written out: a step that keeps the state, a plain move, the end of an
+    # answer with the next request starting, a request joining the queue.
+    # Everything else goes to the general methods below, which say the same
+    # in full.  A proxy validates each chunk's messages in one call.
+    def server_sent_all(self, msgs: Iterable[PGMessage]) -> None:
+        """Apply messages the server sent, in order."""
         cur = self._cur
-        if request is None or not request.startable or self._closed or not cur.queues:
-            self._request(request, msg)
-            return
-        batch = request.batch
-        if batch is not None:
-            self._unsynced = batch
-        self.pending_syncs += request.syncs
-        if cur is not IDLE:
-            self._queue.append(request)
-        elif self._skipping:
-            self._start(request)
-        else:
-            self._cur = request
-            self.steady_server = request.steady_server
+        for msg in msgs:
+            nxt = cur.server.get(type(msg))
+            if nxt is cur:  # rows, COPY data, any-time messages: the bulk
+                continue
+            if nxt is None:
+                self._server_step(msg, cur, nxt)
+            elif nxt.plain:
+                self._cur = nxt
+                self.steady_server = nxt.steady_server
+                self.steady_client = _NONE
+            elif nxt is DONE or (nxt is RFQ and cur.queues):
+                if nxt is RFQ:
+                    self.pending_syncs -= cur.syncs
+                    self.transaction_status = msg.status  # type: ignore[attr-defined]
+                    self._after_error = False
+                queue = self._queue
+                if not queue:
+                    self._cur = IDLE
+                    self.steady_server = self.steady_client = _NONE
+                elif queue[0].startable and not self._skipping:
+                    nxt = self._cur = queue.popleft()
+                    self.steady_server = nxt.steady_server
+                else:
+                    self._next()
+            else:
+                self._server_step(msg, cur, nxt)
+            cur = self._cur
+
+    def client_sent_all(self, msgs: Iterable[PGMessage]) -> None:
+        """Apply messages the client sent, in order."""
+        for msg in msgs:
+            if not self.in_session:
+                self._startup_client_step(msg)
+                continue
+            mtype = type(msg)
+            request = _REQUESTS.get(mtype)
+            if mtype is Describe:
+                request = _DESCRIBE.get(msg.kind)  # type: ignore[attr-defined]
+            cur = self._cur
+            if request is None or not request.startable or self._closed or not cur.queues:
+                self._request(request, msg)
+                continue
+            batch = request.batch
+            if batch is not None:
+                self._unsynced = batch
+            self.pending_syncs += request.syncs
+            if cur is not IDLE:
+                self._queue.append(request)
+            elif self._skipping:
+                self._start(request)
+            else:
+                self._cur = request
+                self.steady_server = request.steady_server
 
     def advance(self, sender: MessageDirection, msg: PGMessage) -> None:
         """Apply ``msg`` sent by ``sender``."""
