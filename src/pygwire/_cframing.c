@@ -43,16 +43,12 @@
 /* -- module state --------------------------------------------------------- */
 
 typedef struct {
-    PyObject *ProtocolError;
-    PyObject *FramingError;
     PyObject *DecodingError;
     PyObject *tuple_new;      /* tuple.__new__ */
     PyObject *str_buf;
     PyObject *str_pos;
-    PyObject *str_pending;
     PyObject *str_ensure;
     PyObject *str_DataRow;
-    PyObject *framing_kwnames; /* ("identifier", "length") */
     PyTypeObject *QueueType;     /* MessageQueue */
     PyTypeObject *DrainType;     /* what drain() returns */
     PyTypeObject *RowParserType; /* what data_row_parser() returns */
@@ -216,44 +212,6 @@ raise_decoding_error(State *st, PyObject *message, Py_ssize_t offset, PyObject *
     }
 }
 
-/* _framing._length_error: FramingError(reason, identifier=..., length=...). */
-static void
-raise_length_error(State *st, unsigned int ident, uint32_t length, PyObject *limit,
-                   int limit_negative)
-{
-    PyObject *type_byte, *reason, *length_obj, *exc;
-    char c = (char)ident;
-
-    type_byte = PyBytes_FromStringAndSize(&c, 1);
-    if (type_byte == NULL) {
-        return;
-    }
-    if (limit_negative) {
-        reason = PyUnicode_FromFormat("unknown message type %R", type_byte);
-    }
-    else {
-        reason = PyUnicode_FromFormat("message %R declares length %lu; allowed is 4 to %S",
-                                      type_byte, (unsigned long)length, limit);
-    }
-    length_obj = PyLong_FromUnsignedLong(length);
-    if (reason == NULL || length_obj == NULL) {
-        Py_XDECREF(reason);
-        Py_XDECREF(length_obj);
-        Py_DECREF(type_byte);
-        return;
-    }
-    {
-        PyObject *args[3] = {reason, type_byte, length_obj};
-        exc = PyObject_Vectorcall(st->FramingError, args, 1, st->framing_kwnames);
-    }
-    Py_DECREF(reason);
-    Py_DECREF(type_byte);
-    Py_DECREF(length_obj);
-    if (exc != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
-    }
-}
 
 /*
  * ``fb.pos = pos`` while an exception is pending: the Python code does it
@@ -885,62 +843,52 @@ data_row_parser(PyObject *module, PyObject *cls)
 
 /* -- decode_frames -------------------------------------------------------- */
 
-static const char *const decode_frames_names[] = {"fb", "limits", "parsers", "queue", "hold"};
+/* The frame at pos has a length word its limit refuses. */
+#define STOP_BAD_FRAME 1
 
+static const char *const decode_frames_names[] = {"fb", "limits", "parsers", "queue", "hold",
+                                                  "count"};
+
+/*
+ * decode_frames(fb, limits, parsers, queue, hold, count): see _framing.py,
+ * which words every error; this one only stops where Python must decide.
+ */
 static PyObject *
 decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     State *st = get_state(module);
-    PyObject *a[5];
+    PyObject *a[6];
     PyObject *fb, *limits, *parsers;
     Queue *queue;
     PyObject *buf = NULL;
-    long hold = -1;
+    long hold, left;
 
-    if (parse_args("decode_frames", args, nargs, kwnames, decode_frames_names, 4, 5, a) < 0) {
+    if (parse_args("decode_frames", args, nargs, kwnames, decode_frames_names, 6, 6, a) < 0) {
         return NULL;
     }
     fb = a[0];
     limits = a[1];
     parsers = a[2];
-    if (!Py_IS_TYPE(a[3], st->QueueType)) {
-        PyErr_Format(PyExc_TypeError,
-                     "decode_frames(): queue must be a MessageQueue, not %.100s",
-                     Py_TYPE(a[3])->tp_name);
+    if (!Py_IS_TYPE(a[3], st->QueueType) || !PyLong_Check(a[4]) || !PyLong_Check(a[5])) {
+        PyErr_SetString(PyExc_TypeError, "decode_frames(): bad arguments");
         return NULL;
     }
     queue = (Queue *)a[3];
-    if (a[4] != NULL) {
-        int overflow;
-        long long h;
-
-        if (!PyLong_Check(a[4])) {
-            PyErr_Format(PyExc_TypeError, "decode_frames(): hold must be an int, not %.100s",
-                         Py_TYPE(a[4])->tp_name);
-            return NULL;
-        }
-        h = PyLong_AsLongLongAndOverflow(a[4], &overflow);
-        if (h == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        /* Only 0..255 can equal an identifier byte. */
-        hold = (!overflow && h >= 0 && h <= 255) ? (long)h : -1;
+    hold = PyLong_AsLong(a[4]);
+    left = PyLong_AsLong(a[5]);
+    if ((hold == -1 || left == -1) && PyErr_Occurred()) {
+        return NULL;
     }
 
     for (;;) {
         const unsigned char *data;
         Py_ssize_t n, pos, end;
         long long need = 5;
-        int held = 0, truth;
+        int stop = -1, truth;
         PyObject *obj;
 
         Py_XSETREF(buf, PyObject_GetAttr(fb, st->str_buf));
         if (buf == NULL) {
-            goto error;
-        }
-        if (!PyBytes_Check(buf)) {
-            PyErr_Format(PyExc_TypeError, "decode_frames(): fb.buf must be bytes, not %.100s",
-                         Py_TYPE(buf)->tp_name);
             goto error;
         }
         obj = PyObject_GetAttr(fb, st->str_pos);
@@ -949,11 +897,10 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
         }
         pos = as_ssize(obj);
         Py_DECREF(obj);
-        if (pos == -1 && PyErr_Occurred()) {
-            goto error;
-        }
-        if (pos < 0) {
-            PyErr_SetString(PyExc_ValueError, "decode_frames(): fb.pos is negative");
+        if (!PyBytes_Check(buf) || pos < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "decode_frames(): bad fb.buf or fb.pos");
+            }
             goto error;
         }
         data = (const unsigned char *)PyBytes_AS_STRING(buf);
@@ -965,53 +912,38 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
             unsigned int ident = data[pos];
             uint32_t length = be_u32(data + pos + 1);
             long long limit_v, frame_end;
-            int overflow;
             PyObject *limit, *parser, *msg;
 
             limit = seq_item(limits, ident);
             if (limit == NULL) {
-                goto batch_error;
+                goto error;
             }
-            if (!PyLong_Check(limit)) {
-                PyErr_Format(PyExc_TypeError,
-                             "decode_frames(): limits must hold ints, not %.100s",
-                             Py_TYPE(limit)->tp_name);
-                Py_DECREF(limit);
-                goto batch_error;
-            }
-            limit_v = PyLong_AsLongLongAndOverflow(limit, &overflow);
+            limit_v = PyLong_AsLongLong(limit);
+            Py_DECREF(limit);
             if (limit_v == -1 && PyErr_Occurred()) {
-                Py_DECREF(limit);
-                goto batch_error;
-            }
-            if (overflow > 0) {
-                limit_v = LLONG_MAX;
-            }
-            else if (overflow < 0) {
-                limit_v = LLONG_MIN;
+                goto error;
             }
             if ((long long)length > limit_v || length < 4) {
-                end = pos; /* nothing of this frame is consumed */
-                raise_length_error(st, ident, length, limit, limit_v < 0);
-                Py_DECREF(limit);
-                goto batch_error;
+                stop = STOP_BAD_FRAME; /* nothing of this frame is consumed */
+                break;
             }
-            Py_DECREF(limit);
             /* 64-bit arithmetic: pos + 1 + length may not fit a 32-bit size. */
             frame_end = (long long)pos + 1 + (long long)length;
             if (frame_end > (long long)n) {
-                /* end would be past n; no error can follow in this batch. */
                 need = 1 + (long long)length;
                 break;
             }
-            end = (Py_ssize_t)frame_end;
-            if ((long)ident == hold && queue->tail > queue->head) {
-                held = 1;
-                break;
+            if ((long)ident == hold) {
+                if (queue->tail > queue->head) {
+                    stop = 0; /* decoded first in the next batch */
+                    break;
+                }
+                left = 1; /* and alone */
             }
+            end = (Py_ssize_t)frame_end;
             parser = seq_item(parsers, ident);
             if (parser == NULL) {
-                goto batch_error;
+                goto error;
             }
             if (Py_IS_TYPE(parser, st->RowParserType)) {
                 /* A DataRow: made here, without a call into Python. */
@@ -1034,9 +966,15 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
             }
             Py_DECREF(parser);
             if (msg == NULL || queue_push(queue, msg, end - pos) < 0) {
-                goto batch_error;
+                /* The bad frame is consumed; the ones before it stay queued. */
+                set_pos_keeping_error(st, fb, end);
+                goto error;
             }
             pos = end;
+            if (--left <= 0) {
+                stop = 0;
+                break;
+            }
         }
 
         obj = PyLong_FromSsize_t(pos);
@@ -1048,20 +986,9 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
         if (truth < 0) {
             goto error;
         }
-        if (held) {
-            break;
-        }
-        obj = PyObject_GetAttr(fb, st->str_pending);
-        if (obj == NULL) {
-            goto error;
-        }
-        truth = PyObject_IsTrue(obj);
-        Py_DECREF(obj);
-        if (truth <= 0) {
-            if (truth < 0) {
-                goto error;
-            }
-            break;
+        if (stop >= 0) {
+            Py_DECREF(buf);
+            return PyLong_FromLong(stop);
         }
         {
             PyObject *need_obj = PyLong_FromLongLong(need);
@@ -1081,20 +1008,10 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
             if (truth < 0) {
                 goto error;
             }
-            break;
+            Py_DECREF(buf);
+            return PyLong_FromLong(0);
         }
-        continue;
-
-    batch_error:
-        /* except ProtocolError: fb.pos = end; raise */
-        if (PyErr_ExceptionMatches(st->ProtocolError)) {
-            set_pos_keeping_error(st, fb, end);
-        }
-        goto error;
     }
-
-    Py_XDECREF(buf);
-    Py_RETURN_NONE;
 
 error:
     Py_XDECREF(buf);
@@ -1373,104 +1290,6 @@ add_capped(Py_ssize_t body_size, Py_ssize_t len, Py_ssize_t limit)
     return len > limit - body_size ? limit + 1 : body_size + len;
 }
 
-/*
- * Columns that are not all None or exact bytes (bytearray, memoryview,
- * bytes subclasses, or something wrong), following the Python code step
- * by step: len() of every column first (TypeError and OverflowError mean
- * None, anything else propagates), then b"".join of the buffers (a column
- * that is no buffer means None).  The length word is len(v) and the data
- * the buffer, as there.
- */
-static PyObject *
-encode_row_generic(State *st, PyObject *columns, Py_ssize_t count)
-{
-    const Py_ssize_t limit = st->max_message_length;
-    PyObject *items, *wire = NULL;
-    Py_buffer *views = NULL;
-    Py_ssize_t *lens = NULL;
-    Py_ssize_t n, i, got = 0, body_size = 0;
-    unsigned char *p;
-
-    items = PySequence_List(columns); /* for v in columns */
-    if (items == NULL) {
-        goto refuse;
-    }
-    n = PyList_GET_SIZE(items);
-    lens = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
-    views = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_buffer));
-    if (lens == NULL || views == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (i = 0; i < n; i++) {
-        PyObject *v = PyList_GET_ITEM(items, i);
-
-        if (v == Py_None) {
-            continue;
-        }
-        lens[i] = PyObject_Size(v);
-        if (lens[i] < 0) {
-            goto refuse;
-        }
-        if ((unsigned long long)lens[i] > 0xFFFFFFFFULL) {
-            goto none; /* len(v).to_bytes(4, "big"): OverflowError */
-        }
-    }
-    for (got = 0; got < n; got++) {
-        PyObject *v = PyList_GET_ITEM(items, got);
-
-        body_size = add_capped(body_size, 4, limit);
-        if (v == Py_None) {
-            continue;
-        }
-        if (PyObject_GetBuffer(v, &views[got], PyBUF_SIMPLE) < 0) {
-            /* bytes.join reports any such column as a TypeError. */
-            PyErr_Clear();
-            goto none;
-        }
-        body_size = add_capped(body_size, views[got].len, limit);
-    }
-    if (body_size > limit - 6) {
-        goto none;
-    }
-    wire = new_data_row(count, body_size, &p);
-    if (wire == NULL) {
-        goto done;
-    }
-    for (i = 0; i < n; i++) {
-        if (PyList_GET_ITEM(items, i) == Py_None) {
-            p = put_u32(p, 0xFFFFFFFFu);
-        }
-        else {
-            p = put_u32(p, (uint32_t)lens[i]);
-            memcpy(p, views[i].buf, (size_t)views[i].len);
-            p += views[i].len;
-        }
-    }
-    goto done;
-
-refuse:
-    if (!PyErr_ExceptionMatches(PyExc_TypeError) &&
-        !PyErr_ExceptionMatches(PyExc_OverflowError)) {
-        goto done;
-    }
-    PyErr_Clear();
-none:
-    wire = Py_NewRef(Py_None);
-done:
-    if (views != NULL) {
-        for (i = 0; i < got; i++) {
-            if (views[i].obj != NULL) {
-                PyBuffer_Release(&views[i]);
-            }
-        }
-        PyMem_Free(views);
-    }
-    PyMem_Free(lens);
-    Py_XDECREF(items);
-    return wire;
-}
-
 /* The wire form of a row of these columns; None to refuse (the fallback
  * decides); NULL with an exception. */
 static PyObject *
@@ -1480,15 +1299,14 @@ encode_row(State *st, PyObject *columns)
     Py_ssize_t count, i, body_size = 0;
     unsigned char *p;
 
-    count = PyObject_Size(columns);
-    if (count < 0) {
-        return NULL;
-    }
-    if (count > 0xFFFF) {
+    /* Only a list of None and exact bytes is encoded here; anything else
+     * (another buffer, a wrong type) goes to the validating encoder. */
+    if (!PyList_CheckExact(columns)) {
         Py_RETURN_NONE;
     }
-    if (!PyList_CheckExact(columns) && !PyTuple_CheckExact(columns)) {
-        return encode_row_generic(st, columns, count);
+    count = PyList_GET_SIZE(columns);
+    if (count > 0xFFFF) {
+        Py_RETURN_NONE;
     }
     items = PySequence_Fast_ITEMS(columns);
     /* Sizes first; no Python code runs until the copy is done. */
@@ -1500,7 +1318,7 @@ encode_row(State *st, PyObject *columns)
             continue;
         }
         if (!PyBytes_CheckExact(v)) {
-            return encode_row_generic(st, columns, count);
+            Py_RETURN_NONE;
         }
         body_size = add_capped(body_size, PyBytes_GET_SIZE(v), st->max_message_length);
     }
@@ -1755,6 +1573,11 @@ row_description_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     if (count == 0) {
         return pos == end ? PyList_New(0) : Py_NewRef(Py_None);
     }
+    /* Each field takes at least 19 bytes (a name's terminator and 18):
+     * refuse a count the payload cannot hold before allocating for it. */
+    if (count > (end - pos) / 19) {
+        Py_RETURN_NONE;
+    }
     result = PyList_New(count);
     if (result == NULL) {
         return NULL;
@@ -1831,8 +1654,8 @@ error:
 
 static PyMethodDef methods[] = {
     {"decode_frames", (PyCFunction)(void (*)(void))decode_frames, METH_FASTCALL | METH_KEYWORDS,
-     "decode_frames(fb, limits, parsers, queue, hold=-1)\n--\n\n"
-     "Decode every complete standard frame buffered in fb into queue."},
+     "decode_frames(fb, limits, parsers, queue, hold, count)\n--\n\n"
+     "Decode up to count complete standard frames buffered in fb into queue."},
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL | METH_KEYWORDS,
      "drain(queue, refill, callback, holder, name)\n--\n\n"
      "Iterate over the messages of queue, refilling it and calling callback."},
@@ -1862,11 +1685,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     State *st = get_state(module);
 
-    Py_VISIT(st->ProtocolError);
-    Py_VISIT(st->FramingError);
     Py_VISIT(st->DecodingError);
     Py_VISIT(st->tuple_new);
-    Py_VISIT(st->framing_kwnames);
     Py_VISIT(st->QueueType);
     Py_VISIT(st->DrainType);
     Py_VISIT(st->RowParserType);
@@ -1880,16 +1700,12 @@ module_clear(PyObject *module)
 {
     State *st = get_state(module);
 
-    Py_CLEAR(st->ProtocolError);
-    Py_CLEAR(st->FramingError);
     Py_CLEAR(st->DecodingError);
     Py_CLEAR(st->tuple_new);
     Py_CLEAR(st->str_buf);
     Py_CLEAR(st->str_pos);
-    Py_CLEAR(st->str_pending);
     Py_CLEAR(st->str_ensure);
     Py_CLEAR(st->str_DataRow);
-    Py_CLEAR(st->framing_kwnames);
     Py_CLEAR(st->QueueType);
     Py_CLEAR(st->DrainType);
     Py_CLEAR(st->RowParserType);
@@ -1914,11 +1730,9 @@ module_exec(PyObject *module)
     if (mod == NULL) {
         return -1;
     }
-    st->ProtocolError = PyObject_GetAttrString(mod, "ProtocolError");
-    st->FramingError = PyObject_GetAttrString(mod, "FramingError");
     st->DecodingError = PyObject_GetAttrString(mod, "DecodingError");
     Py_DECREF(mod);
-    if (st->ProtocolError == NULL || st->FramingError == NULL || st->DecodingError == NULL) {
+    if (st->DecodingError == NULL) {
         return -1;
     }
     mod = PyImport_ImportModule("pygwire.constants");
@@ -1943,13 +1757,10 @@ module_exec(PyObject *module)
     st->tuple_new = PyObject_GetAttrString((PyObject *)&PyTuple_Type, "__new__");
     st->str_buf = PyUnicode_InternFromString("buf");
     st->str_pos = PyUnicode_InternFromString("pos");
-    st->str_pending = PyUnicode_InternFromString("_pending");
-    st->str_ensure = PyUnicode_InternFromString("_ensure");
+    st->str_ensure = PyUnicode_InternFromString("ensure");
     st->str_DataRow = PyUnicode_InternFromString("DataRow");
-    st->framing_kwnames = Py_BuildValue("(ss)", "identifier", "length");
     if (st->tuple_new == NULL || st->str_buf == NULL || st->str_pos == NULL ||
-        st->str_pending == NULL || st->str_ensure == NULL ||
-        st->str_DataRow == NULL || st->framing_kwnames == NULL) {
+        st->str_ensure == NULL || st->str_DataRow == NULL) {
         return -1;
     }
     st->QueueType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &queue_spec, NULL);

@@ -12,8 +12,9 @@ def decode_frames(
     limits: Sequence[int],
     parsers: Sequence[Parser | None],
     queue: MessageQueue,
-    hold: int = -1,
-) -> None: ...
+    hold: int,
+    count: int,
+) -> int: ...
 def drain(
     queue: MessageQueue,
     refill: Callable[[], bool],

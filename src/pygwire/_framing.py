@@ -41,15 +41,16 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from itertools import repeat, starmap
 from types import MemberDescriptorType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .constants import MAX_MESSAGE_LENGTH
-from .exceptions import DecodingError, FramingError, ProtocolError
+from .exceptions import DecodingError, FramingError
 
 if TYPE_CHECKING:
     from ._wire import Reader
 
 __all__ = [
+    "STOP_BAD_FRAME",
     "FrameBuffer",
     "MessageQueue",
     "Parser",
@@ -61,6 +62,7 @@ __all__ = [
     "decode_frames",
     "drain",
     "implementation",
+    "length_error",
     "read_row_description",
     "row_description_fields",
     "split_data_row",
@@ -83,64 +85,63 @@ _NULL = b"\xff\xff\xff\xff"
 # cheaper than converting an int per column when encoding rows.
 _LEN_PREFIX = [n.to_bytes(4, "big") for n in range(1024)]
 
-T = TypeVar("T")
-
 #: Builds a message from a payload window ``(buf, start, end)``.
 Parser = Callable[[bytes, int, int], Any]
 
 
 class FrameBuffer:
-    """Receive buffer that yields frames as windows into :attr:`buf`."""
+    """Receive buffer that yields frames as windows into :attr:`buf`.
 
-    __slots__ = ("buf", "pos", "_pending", "_pending_len")
+    Bytes fed while ``buf`` still holds unread bytes wait in one growing
+    ``bytearray``, not as one object per chunk: a message fed a byte at a
+    time costs about its own size, not forty times that.
+    """
+
+    __slots__ = ("buf", "pos", "pending")
 
     def __init__(self) -> None:
         self.buf = b""
         self.pos = 0
-        self._pending: list[bytes] = []
-        self._pending_len = 0
+        #: Fed bytes not yet joined into ``buf``.
+        self.pending = bytearray()
 
     def feed(self, data: bytes) -> None:
-        if not self._pending and self.pos == len(self.buf):
+        if not self.pending and self.pos == len(self.buf):
             # Everything so far was consumed: adopt the chunk as is.
             self.buf = data
             self.pos = 0
-        elif data:
-            self._pending.append(data)
-            self._pending_len += len(data)
+        else:
+            self.pending += data
 
     def __len__(self) -> int:
-        return len(self.buf) - self.pos + self._pending_len
+        return len(self.buf) - self.pos + len(self.pending)
 
     def clear(self) -> None:
         self.buf = b""
         self.pos = 0
-        self._pending.clear()
-        self._pending_len = 0
+        self.pending = bytearray()
 
     def take(self) -> bytes:
         """Remove and return every buffered byte."""
-        data = self.buf[self.pos :] + b"".join(self._pending)
+        data = self.buf[self.pos :] + self.pending
         self.clear()
         return data
 
-    def _ensure(self, n: int) -> bool:
+    def ensure(self, n: int) -> bool:
         """Make ``buf[pos:pos+n]`` available if ``n`` bytes are buffered."""
         avail = len(self.buf) - self.pos
         if avail >= n:
             return True
-        if avail + self._pending_len < n:
+        if avail + len(self.pending) < n:
             return False
-        self._pending.insert(0, memoryview(self.buf)[self.pos :])  # type: ignore[arg-type]
-        self.buf = b"".join(self._pending)
+        self.buf = self.buf[self.pos :] + self.pending
         self.pos = 0
-        self._pending.clear()
-        self._pending_len = 0
+        self.pending = bytearray()  # a new one: clear() may keep the old capacity
         return True
 
     def peek_byte(self) -> int:
         """The next byte, or -1 if nothing is buffered."""
-        if not self._ensure(1):
+        if not self.ensure(1):
             return -1
         return self.buf[self.pos]
 
@@ -153,7 +154,7 @@ class FrameBuffer:
         The payload must hold at least the Int32 request code.  Returns
         ``(payload_start, payload_end)`` or None.
         """
-        if not self._ensure(4):
+        if not self.ensure(4):
             return None
         length = _U32.unpack_from(self.buf, self.pos)[0]
         if not 8 <= length <= limit:
@@ -161,7 +162,7 @@ class FrameBuffer:
                 f"startup packet declares length {length}; allowed is 8 to {limit}",
                 length=length,
             )
-        if not self._ensure(length):
+        if not self.ensure(length):
             return None
         pos = self.pos
         self.pos = pos + length
@@ -290,24 +291,35 @@ def data_row_columns(cls: type[Any]) -> Any:
     return columns
 
 
-def decode_frames(
+#: decode_frames stopped at a frame whose length word its limit refuses.
+STOP_BAD_FRAME = 1
+
+
+def decode_frames(  # noqa: PLR0917 - positional: called per batch, from C too
     fb: FrameBuffer,
     limits: Sequence[int],
     parsers: Sequence[Parser | None],
     queue: MessageQueue,
-    hold: int = -1,
-) -> None:
-    """Decode every complete standard frame buffered in ``fb`` into ``queue``.
+    hold: int,
+    count: int,
+) -> int:
+    """Decode up to ``count`` complete standard frames buffered in ``fb``
+    into ``queue``.
 
     ``limits[identifier]`` is the largest length word accepted for a type
     (-1 for unknown types); ``parsers[identifier]`` turns a payload window
     ``(buf, start, end)`` into a message, queued with its wire size.  A
-    frame of type ``hold`` is only decoded first in a batch, so that it is
-    decoded with the phase that all messages before it have produced (the
-    client's ``p`` family).
+    frame of type ``hold`` is decoded alone, first in its batch, so that
+    the phase set by the messages before it frames it, and the phase it
+    sets frames those after it (the client's ``p`` family; ReadyForQuery
+    ending the startup).  ``count`` bounds how far decoding runs ahead of
+    the reader.
 
-    On an error the messages decoded so far stay queued and the bad
-    frame is consumed; the exception propagates.
+    Returns :data:`STOP_BAD_FRAME` when it stopped at a frame whose length
+    word is refused (``fb.pos`` at that frame, nothing of it consumed: the
+    caller words the error with :func:`length_error`), else 0.  When a
+    parser raises, the messages decoded before stay queued, the bad frame
+    is consumed and the exception propagates.
     """
     unpack = _HEADER.unpack_from
     out = queue.messages
@@ -318,39 +330,48 @@ def decode_frames(
         pos = fb.pos
         n = len(buf)
         need = 5
-        end = pos
-        held = False
-        try:
-            while n - pos >= 5:
-                ident, length = unpack(buf, pos)
-                if length > limits[ident] or length < 4:
-                    end = pos  # nothing of this frame is consumed
-                    _length_error(ident, length, limits[ident])
-                end = pos + 1 + length
-                if end > n:
-                    need = 1 + length
-                    break
-                if ident == hold and out:
-                    held = True
-                    break
-                append(parsers[ident](buf, pos + 5, end))
-                append_size(1 + length)
-                pos = end
-        except ProtocolError:
-            fb.pos = end  # the bad frame is consumed; the ones before were kept
-            raise
+        while n - pos >= 5:
+            ident, length = unpack(buf, pos)
+            if length > limits[ident] or length < 4:
+                fb.pos = pos  # nothing of this frame is consumed
+                return STOP_BAD_FRAME
+            end = pos + 1 + length
+            if end > n:
+                need = 1 + length
+                break
+            if ident == hold:
+                if out:
+                    fb.pos = pos  # decoded first in the next batch
+                    return 0
+                count = 1  # and alone
+            try:
+                msg = parsers[ident](buf, pos + 5, end)
+            except BaseException:
+                fb.pos = end  # the bad frame is consumed; the ones before stay queued
+                raise
+            append(msg)
+            append_size(1 + length)
+            pos = end
+            count -= 1
+            if count <= 0:
+                fb.pos = pos
+                return 0
         fb.pos = pos
-        if held or not fb._pending or not fb._ensure(need):
-            return
+        if not fb.ensure(need):
+            return 0
 
 
-def _length_error(ident: int, length: int, limit: int) -> NoReturn:
+def length_error(fb: FrameBuffer, limits: Sequence[int]) -> FramingError:
+    """The error for the frame at ``fb.pos``, whose length word its limit
+    refuses (after :data:`STOP_BAD_FRAME`)."""
+    ident, length = _HEADER.unpack_from(fb.buf, fb.pos)
     type_byte = bytes([ident])
+    limit = limits[ident]
     if limit < 0:
-        raise FramingError(
+        return FramingError(
             f"unknown message type {type_byte!r}", identifier=type_byte, length=length
         )
-    raise FramingError(
+    return FramingError(
         f"message {type_byte!r} declares length {length}; allowed is 4 to {limit}",
         identifier=type_byte,
         length=length,
@@ -417,10 +438,10 @@ def _split_data_row_strict(buf: bytes, start: int, end: int) -> NoReturn:
 def data_row_to_wire(cls: type[Any], fallback: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
     """The method ``DataRow.to_wire`` (slots as for :func:`data_row_parser`).
 
-    A row still holding its payload is framed as it came.  Otherwise its
-    columns are encoded here, the hottest encoder; when they are not all
-    None or bytes-like, or too many, or too large, ``fallback(row)`` (the
-    validating encoder, which names the fault) answers instead.
+    A row still holding its payload is framed as it came.  Otherwise a list
+    of None and bytes values is encoded here, the hottest encoder; anything
+    else (other buffers, wrong types, too many or too large values) goes to
+    ``fallback(row)``, the validating encoder, which names the fault.
     """
     _check_row_class("data_row_to_wire", cls)
 
@@ -429,36 +450,27 @@ def data_row_to_wire(cls: type[Any], fallback: Callable[[Any], bytes]) -> Callab
         if columns is None:  # untouched since decoding
             raw: bytes = row._raw
             return _HEADER.pack(0x44, len(raw) + 4) + raw
-        count = len(columns)
-        if count > 0xFFFF:
+        if type(columns) is not list or len(columns) > 0xFFFF:
             return fallback(row)
         # parts.append is called directly, not hoisted: CPython specialises
         # a direct list.append call into an inline append, far cheaper than
         # a call through a bound-method variable.
         parts: list[bytes] = []
-        try:
-            try:
-                for v in columns:
-                    if v is None:
-                        parts.append(_NULL)
-                    else:
-                        parts.append(_LEN_PREFIX[len(v)])
-                        parts.append(v)
-            except IndexError:  # a value of 1 KiB or more: no cached prefix
-                parts.clear()
-                for v in columns:
-                    if v is None:
-                        parts.append(_NULL)
-                    else:
-                        parts.append(len(v).to_bytes(4, "big"))
-                        parts.append(v)
-            body = b"".join(parts)  # TypeError for anything not bytes-like
-        except (TypeError, OverflowError):
+        size = 6
+        for v in columns:
+            if v is None:
+                parts.append(_NULL)
+                size += 4
+            elif type(v) is bytes:  # len() counts bytes only for bytes
+                n = len(v)
+                parts.append(_LEN_PREFIX[n] if n < 1024 else n.to_bytes(4, "big"))
+                parts.append(v)
+                size += 4 + n
+            else:
+                return fallback(row)
+        if size > MAX_MESSAGE_LENGTH:  # known before anything is joined
             return fallback(row)
-        size = len(body) + 6
-        if size > MAX_MESSAGE_LENGTH:
-            return fallback(row)
-        return _DATA_ROW_HEAD(0x44, size, count) + body
+        return _DATA_ROW_HEAD(0x44, size, len(columns)) + b"".join(parts)
 
     to_wire.__qualname__ = f"{cls.__name__}.to_wire"
     return to_wire

@@ -15,13 +15,13 @@ buffer is truncated back, so an invalid message never yields any bytes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import NoReturn
 
 from .constants import MAX_MESSAGE_LENGTH
 from .exceptions import DecodingError, EncodingError
 
-__all__ = ["Reader", "Writer"]
+__all__ = ["Reader", "Writer", "fast_utf8"]
 
 _I8 = struct.Struct("!b")
 _U8 = struct.Struct("!B")
@@ -173,7 +173,7 @@ class Writer:
         self.buf += data
 
     def _int(self, st: struct.Struct, lo: int, hi: int, v: int, field: str) -> None:
-        if not isinstance(v, int):
+        if not isinstance(v, int) or isinstance(v, bool):
             self.fail(field, f"expected an integer, got {type(v).__name__}")
         if not lo <= v <= hi:
             self.fail(field, f"{v} is outside {lo}..{hi}")
@@ -196,7 +196,7 @@ class Writer:
 
     def count(self, n: int, field: str) -> None:
         """An Int16 element count: at most 65535, as PostgreSQL reads it."""
-        if n > 0xFFFF:
+        if isinstance(n, int) and n > 0xFFFF:
             self.fail(field, f"{n} elements; the protocol allows at most 65535")
         self.uint16(n, field)
 
@@ -212,12 +212,39 @@ class Writer:
     def uint64(self, v: int, field: str) -> None:
         self._int(_U64, 0, 2**64 - 1, v, field)
 
-    def raw(self, data: bytes | bytearray | memoryview, field: str) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
+    def byte_view(self, data: object, field: str) -> memoryview:
+        """``data`` as a view of bytes: any byte buffer (bytes, bytearray,
+        a memoryview or array of one-byte items, mmap, ...).  A buffer of
+        wider items is refused: its len() counts items, so a length word
+        taken from it would not match the bytes copied, and the surplus
+        would be read as further fields."""
+        if isinstance(data, (str, int)) or data is None:
             self.fail(field, f"expected bytes, got {type(data).__name__}")
-        self._append(bytes(data), field)
+        try:
+            view = memoryview(data)  # type: ignore[arg-type]  # checked right here
+        except TypeError:
+            self.fail(field, f"expected bytes, got {type(data).__name__}")
+        itemsize, contiguous = view.itemsize, view.c_contiguous
+        if itemsize != 1 or not contiguous:
+            view.release()
+            what = f"{itemsize}-byte items" if itemsize != 1 else "a non-contiguous view"
+            self.fail(
+                field,
+                f"expected a buffer of bytes, got {type(data).__name__} of {what}; "
+                "pass bytes (e.g. .tobytes())",
+            )
+        return view
+
+    def raw(self, data: object, field: str) -> None:
+        """Bytes as they are (a fixed-size field or the payload's rest)."""
+        with self.byte_view(data, field) as view:
+            if len(self.buf) + view.nbytes > self._limit:
+                self.fail(field, f"message body would exceed {MAX_MESSAGE_LENGTH} bytes")
+            self.buf += view
 
     def encode_text(self, s: str | bytes, field: str) -> bytes:
+        """A string's UTF-8 bytes (bytes pass as they are: text in another
+        client encoding, such as a password)."""
         if isinstance(s, str):
             try:
                 return s.encode("utf-8")
@@ -236,27 +263,63 @@ class Writer:
             self.fail(field, "contains a NUL byte, which would end the string early")
         self._append(data + b"\0", field)
 
-    def value(self, v: bytes | bytearray | memoryview | None, field: str) -> None:
+    def value(self, v: object, field: str) -> None:
         """Int32 length and bytes, or -1 for NULL."""
         if v is None:
             self._append(b"\xff\xff\xff\xff", field)
             return
-        if not isinstance(v, (bytes, bytearray, memoryview)):
-            self.fail(field, f"expected bytes or None, got {type(v).__name__}")
-        n = len(v)
-        if n > MAX_MESSAGE_LENGTH:
-            self.fail(field, f"value of {n} bytes exceeds the message size limit")
-        self._append(_I32.pack(n), field)
-        self._append(bytes(v), field)
+        with self.byte_view(v, field) as view:
+            if len(self.buf) + 4 + view.nbytes > self._limit:
+                self.fail(field, f"message body would exceed {MAX_MESSAGE_LENGTH} bytes")
+            self.buf += _I32.pack(view.nbytes)
+            self.buf += view
 
-    def int16_array(self, values: Iterable[int], field: str) -> None:
-        vals = list(values)
-        self.count(len(vals), field)
-        for v in vals:
+    def values(self, values: Sequence[object], field: str) -> None:
+        """An Int16 count and that many :meth:`value` fields.  Every size is
+        known before the first byte is written, so a body too large for a
+        message is refused without being built."""
+        if not isinstance(values, (list, tuple)):
+            self.fail(field, f"expected a list, got {type(values).__name__}")
+        self.count(len(values), field)
+        total = len(self.buf)
+        for v in values:
+            if v is not None:
+                with self.byte_view(v, field) as view:
+                    total += view.nbytes
+            total += 4
+            if total > self._limit:
+                self.fail(field, f"message body would exceed {MAX_MESSAGE_LENGTH} bytes")
+        for v in values:
+            self.value(v, field)
+
+    def int16_array(self, values: Sequence[int], field: str) -> None:
+        """An Int16 count and that many Int16 values."""
+        if not isinstance(values, (list, tuple)):
+            self.fail(field, f"expected a list of integers, got {type(values).__name__}")
+        self.count(len(values), field)
+        for v in values:
             self.int16(v, field)
 
-    def uint32_array(self, values: Iterable[int], field: str) -> None:
-        vals = list(values)
-        self.count(len(vals), field)
-        for v in vals:
+    def uint32_array(self, values: Sequence[int], field: str) -> None:
+        """An Int16 count and that many unsigned Int32 values (OIDs)."""
+        if not isinstance(values, (list, tuple)):
+            self.fail(field, f"expected a list of integers, got {type(values).__name__}")
+        self.count(len(values), field)
+        for v in values:
             self.uint32(v, field)
+
+
+def fast_utf8(text: object) -> bytes | None:
+    """For encoders' fast paths: a str's UTF-8 bytes when it is a str
+    without a NUL that UTF-8 can carry (no lone surrogate); otherwise None,
+    and the :class:`Writer` path decides and names the fault."""
+    if type(text) is not str:
+        return None
+    if text.isascii():
+        data = text.encode("ascii")
+    else:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # only a lone surrogate can cause it
+            return None
+    return None if 0 in data else data

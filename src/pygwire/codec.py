@@ -82,21 +82,24 @@ class MessageDecoder:
         self._queue = _framing.MessageQueue()
         self._error: ProtocolError | None = None
         self._max_startup = max_startup_size
-        self._limits = self._build_limits(max_message_size)
+        # Until the session is established the peer is not authenticated
+        # (or, for a server, not yet known to be a PostgreSQL client): only
+        # the small limits apply then, on both sides.
+        self._startup_limits = self._build_limits(max_message_size, session=False)
+        self._session_limits = self._build_limits(max_message_size, session=True)
+        self._limits = self._startup_limits
         self._parsers: list[_framing.Parser | None] = [None] * 256
         for ident, cls in self._classes.items():
             self._parsers[ident] = cls._stream_parser()
-        self._hold = -1
         #: Called (without arguments) when the decoder raises the error that
         #: ends its stream, after every message before the bad bytes was
         #: handed out: how a connection marks itself failed.
         self.on_failure: Callable[[], object] | None = None
-        self._phase = phase
-        self._mode = _STANDARD
-        self.phase = phase
+        self.phase = phase  # sets the framing mode, the limits and the held type
 
     @classmethod
-    def _build_limits(cls, max_message_size: int) -> list[int]:
+    def _build_limits(cls, max_message_size: int, *, session: bool) -> list[int]:
+        """Largest length word per identifier (-1: unknown type)."""
         limits = [-1] * 256
         for ident in cls._classes:
             limits[ident] = max_message_size
@@ -117,27 +120,32 @@ class MessageDecoder:
     def phase(self, phase: ConnectionPhase) -> None:
         self._phase = phase
         self._mode = self._framing_mode(phase)
+        session = phase not in _BEFORE_SESSION
+        self._limits = self._session_limits if session else self._startup_limits
 
     def _framing_mode(self, phase: ConnectionPhase) -> int:
+        """The framing mode for ``phase``; also sets ``_hold``."""
+        self._hold = -1
         return _STANDARD
 
     # -- input -----------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Append received bytes; partial messages wait for the rest."""
+        """Append received bytes (any byte buffer); partial messages wait
+        for the rest."""
+        if type(data) is not bytes:
+            if isinstance(data, (str, int)) or data is None:
+                # bytes(5) would be five NULs: refuse what is not a buffer.
+                raise TypeError(f"feed() takes bytes, not {type(data).__name__}")
+            data = bytes(memoryview(data))
         if self._error is not None:
             raise self._error
         if data:
-            self._frames.feed(data if type(data) is bytes else bytes(data))
+            self._frames.feed(data)
 
     @property
     def buffered(self) -> int:
         """Number of bytes received but not yet returned as messages."""
         return len(self._frames) + self._queue.nbytes
-
-    def take_buffered(self) -> bytes:
-        """Remove and return the bytes not yet decoded (e.g. to hand to a
-        TLS layer); messages already decoded stay readable."""
-        return self._frames.take()
 
     def clear(self) -> None:
         """Drop buffered bytes and decoded messages; forget an earlier error."""
@@ -193,9 +201,12 @@ class MessageDecoder:
         if self._error is None:
             try:
                 if self._mode == _STANDARD:
-                    _framing.decode_frames(
-                        self._frames, self._limits, self._parsers, self._queue, self._hold
+                    frames, limits = self._frames, self._limits
+                    stop = _framing.decode_frames(
+                        frames, limits, self._parsers, self._queue, self._hold, BATCH
                     )
+                    if stop == _framing.STOP_BAD_FRAME:
+                        raise _framing.length_error(frames, limits)
                 else:
                     before = len(self._frames)
                     msg = self._next_special()
@@ -221,11 +232,12 @@ class BackendMessageDecoder(MessageDecoder):
     _classes = _registry.BACKEND_BY_ID
 
     @classmethod
-    def _build_limits(cls, max_message_size: int) -> list[int]:
-        # Like libpq: only messages that carry result data may be long.
-        limits = super()._build_limits(max_message_size)
+    def _build_limits(cls, max_message_size: int, *, session: bool) -> list[int]:
+        # Like libpq: only messages that carry result data may be long, and
+        # only once the server is authenticated.
+        limits = super()._build_limits(max_message_size, session=session)
         for ident in cls._classes:
-            if ident not in _registry.LONG_BACKEND_TYPES:
+            if not session or ident not in _registry.LONG_BACKEND_TYPES:
                 limits[ident] = min(SMALL_BACKEND_LIMIT, max_message_size)
         # GSSAPI tokens can exceed the small limit; allow what the server
         # itself accepts for a token, plus the code word.
@@ -233,6 +245,9 @@ class BackendMessageDecoder(MessageDecoder):
         return limits
 
     def _framing_mode(self, phase: ConnectionPhase) -> int:
+        # ReadyForQuery ends the startup: what follows it in the same chunk
+        # is decoded with the session's limits.
+        self._hold = _Z if phase in _BEFORE_SESSION else -1
         if phase in (ConnectionPhase.SSL_NEGOTIATION, ConnectionPhase.GSS_NEGOTIATION):
             return _ONE_BYTE
         return _STANDARD
@@ -243,7 +258,10 @@ class BackendMessageDecoder(MessageDecoder):
         if b < 0:
             return None
         if b == 0x45:  # 'E': a server refusing the request with an error
-            _framing.decode_frames(frames, self._limits, self._parsers, self._queue)
+            limits = self._limits
+            stop = _framing.decode_frames(frames, limits, self._parsers, self._queue, -1, 1)
+            if stop == _framing.STOP_BAD_FRAME:
+                raise _framing.length_error(frames, limits)
             return None
         reply: type[SSLResponse] | type[GSSEncResponse] = (
             SSLResponse if self._phase is ConnectionPhase.SSL_NEGOTIATION else GSSEncResponse
@@ -268,10 +286,11 @@ class FrontendMessageDecoder(MessageDecoder):
     _classes = _registry.FRONTEND_BY_ID
 
     @classmethod
-    def _build_limits(cls, max_message_size: int) -> list[int]:
-        # PostgreSQL's own limits (postgres.c, auth.c).
-        limits = super()._build_limits(max_message_size)
-        for ident in _registry.SMALL_FRONTEND_TYPES:
+    def _build_limits(cls, max_message_size: int, *, session: bool) -> list[int]:
+        # PostgreSQL's own limits (postgres.c, auth.c); before the session
+        # only the authentication replies may pass the small limit.
+        limits = super()._build_limits(max_message_size, session=session)
+        for ident in _registry.SMALL_FRONTEND_TYPES if session else cls._classes:
             limits[ident] = min(SMALL_FRONTEND_LIMIT, max_message_size)
         limits[ord("p")] = min(AUTH_TOKEN_LIMIT, max_message_size)
         return limits
@@ -340,6 +359,22 @@ class FrontendMessageDecoder(MessageDecoder):
 
 _TLS_HANDSHAKE = 0x16  # TLS record type "handshake"
 _P = ord("p")
+_Z = ord("Z")
+#: Messages decoded ahead of the reader, at most, per refill: decoding a
+#: large chunk of small messages at once would hold them all as objects.
+BATCH = 256
+_BEFORE_SESSION = frozenset(
+    {
+        ConnectionPhase.STARTUP,
+        ConnectionPhase.SSL_NEGOTIATION,
+        ConnectionPhase.GSS_NEGOTIATION,
+        ConnectionPhase.AUTHENTICATING,
+        ConnectionPhase.AUTHENTICATING_SASL_INITIAL,
+        ConnectionPhase.AUTHENTICATING_SASL_CONTINUE,
+        ConnectionPhase.AUTHENTICATING_GSS,
+        ConnectionPhase.INITIALIZATION,
+    }
+)
 
 _STARTUP_CLASSES: dict[int, type[PGMessage]] = {
     StartupRequestCode.SSL_REQUEST: SSLRequest,

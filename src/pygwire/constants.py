@@ -39,10 +39,11 @@ PROTOCOL_V3_GREASE = 0x0003270F
 #: PostgreSQL's MAX_STARTUP_PACKET_LENGTH: longer startup packets are refused.
 MAX_STARTUP_PACKET_LENGTH = 10_000
 
-#: The largest length word a message may declare (PostgreSQL's MaxAllocSize
-#: minus one, the limit of both its server and libpq).  The encoder refuses
-#: anything larger, which is what defeats length-overflow smuggling.
-MAX_MESSAGE_LENGTH = 0x3FFFFFFF
+#: The largest length word a message may declare: PostgreSQL's
+#: PQ_LARGE_MESSAGE_LIMIT, MaxAllocSize minus one (0x3FFFFFFE), the limit of
+#: both its server and libpq.  The encoder refuses anything larger, which is
+#: what defeats length-overflow smuggling.
+MAX_MESSAGE_LENGTH = 0x3FFFFFFE
 
 #: BackendKeyData / CancelRequest secret keys are at most 256 bytes (3.2).
 MAX_CANCEL_KEY_LENGTH = 256

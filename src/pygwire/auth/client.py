@@ -29,7 +29,13 @@ from ..messages import (
     SASLResponse,
 )
 from .password import md5_password
-from .scram import DEFAULT_ITERATIONS, SCRAM_SHA_256_PLUS, ChannelBinding, ScramClient
+from .scram import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_MAX_ITERATIONS,
+    SCRAM_SHA_256_PLUS,
+    ChannelBinding,
+    ScramClient,
+)
 
 __all__ = ["ClientAuthenticator"]
 
@@ -51,6 +57,7 @@ class ClientAuthenticator:
         channel_binding: ChannelBinding = "prefer",
         tls_certificate: bytes | None = None,
         min_iterations: int = DEFAULT_ITERATIONS,
+        max_iterations: int = DEFAULT_MAX_ITERATIONS,
     ) -> None:
         if channel_binding not in ("disable", "prefer", "require"):
             raise ValueError(
@@ -60,7 +67,11 @@ class ClientAuthenticator:
         self.password = password
         self.channel_binding = channel_binding
         self.tls_certificate = tls_certificate
+        #: SCRAM iteration counts accepted from the server: below the minimum
+        #: is weak (RFC 7677 recommends 4096), above the maximum a denial of
+        #: service (DEFAULT_MAX_ITERATIONS, a million, unless raised here).
         self.min_iterations = min_iterations
+        self.max_iterations = max_iterations
         self.scram: ScramClient | None = None
         self.authenticated = False
 
@@ -97,6 +108,7 @@ class ClientAuthenticator:
                 channel_binding=self.channel_binding,
                 tls_certificate=self.tls_certificate,
                 min_iterations=self.min_iterations,
+                max_iterations=self.max_iterations,
             )
             return SASLInitialResponse(
                 mechanism=self.scram.mechanism, data=self.scram.client_first()

@@ -27,6 +27,8 @@ from .channel_binding import CertificateError, tls_server_end_point
 from .saslprep import prepare_password
 
 __all__ = [
+    "DEFAULT_ITERATIONS",
+    "DEFAULT_MAX_ITERATIONS",
     "SCRAM_SHA_256",
     "SCRAM_SHA_256_PLUS",
     "ChannelBinding",
@@ -45,6 +47,10 @@ ChannelBinding = Literal["disable", "prefer", "require"]
 #: No legitimate SCRAM message comes near this; a larger one is hostile.
 MAX_SCRAM_MESSAGE = 4096
 DEFAULT_ITERATIONS = 4096
+#: The most iterations a client computes for a server it has not yet
+#: authenticated: each one is a round of HMAC-SHA-256, and a hostile server
+#: could ask for billions.  A million takes a fraction of a second.
+DEFAULT_MAX_ITERATIONS = 1_000_000
 _NONCE_BYTES = 18
 _KEY_LEN = 32  # SHA-256
 #: Default for ScramServer's ``mock_secret``: one random value per process,
@@ -203,7 +209,7 @@ class ScramClient:
         channel_binding: ChannelBinding = "prefer",
         tls_certificate: bytes | None = None,
         min_iterations: int = DEFAULT_ITERATIONS,
-        max_iterations: int = 10_000_000,
+        max_iterations: int = DEFAULT_MAX_ITERATIONS,
         nonce: str | None = None,
     ) -> None:
         self._password = password

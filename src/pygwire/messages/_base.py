@@ -9,12 +9,15 @@ once, for all of them.
 
 from __future__ import annotations
 
-import struct
+import dataclasses
+import types
+import typing
 from collections.abc import Callable, Iterable
 from typing import ClassVar, Self
 
 from .._wire import Reader, Writer
 from ..constants import MAX_MESSAGE_LENGTH, MessageDirection
+from ..exceptions import EncodingError
 
 __all__ = [
     "BackendMessage",
@@ -25,11 +28,6 @@ __all__ = [
     "SpecialMessage",
     "encode_messages",
 ]
-
-
-#: What a fast encoder may raise on an unusual value: the validating
-#: encoder then runs and reports the fault as an EncodingError.
-_NOT_FAST = (TypeError, ValueError, OverflowError, AttributeError, LookupError, struct.error)
 
 
 class PGMessage:
@@ -44,10 +42,7 @@ class PGMessage:
 
     def to_wire(self) -> bytes:
         """The complete wire form: identifier, Int32 length, payload."""
-        try:
-            wire = self._fast_wire()
-        except _NOT_FAST:
-            wire = None
+        wire = self._fast_wire()
         if wire is not None:
             return wire
         buf = bytearray()
@@ -60,25 +55,23 @@ class PGMessage:
         On an :class:`~pygwire.exceptions.EncodingError` nothing is
         appended: ``buf`` is left as it was.
         """
-        wire = self._try_fast_wire()
+        wire = self._fast_wire()
         if wire is not None:
             buf += wire
         else:
             self._encode_validated(buf)
 
     def _fast_wire(self) -> bytes | None:
-        """The wire form built directly, for frequent messages; None (or
-        any exception) whenever the value is unusual, so that the
-        validating encoder decides and names the offending field."""
+        """The wire form built directly, for frequent messages; None
+        whenever a value is unusual, found by explicit checks (never by
+        catching an error), so that the validating encoder decides and
+        names the offending field."""
         return None
 
-    def _try_fast_wire(self) -> bytes | None:
-        try:
-            return self._fast_wire()
-        except _NOT_FAST:
-            return None
-
     def _encode_validated(self, buf: bytearray) -> None:
+        problem = _check_fields(self)
+        if problem is not None:
+            raise EncodingError(type(self).__name__, *problem)
         start = len(buf)
         try:
             buf += self.identifier
@@ -246,6 +239,112 @@ class SpecialMessage(PGMessage):
     """A startup-phase packet without identifier byte."""
 
     __slots__ = ()
+
+
+# -- field types: what the validating encoder checks before any byte -----------------
+
+#: A check returns None when a value is fine, else (field, complaint).
+_Check = Callable[[object, str], "tuple[str, str] | None"]
+_CHECKS: dict[type, list[tuple[str, _Check]]] = {}
+
+
+def _check_fields(msg: PGMessage) -> tuple[str, str] | None:
+    """The first field of ``msg`` whose value does not have its declared
+    type, as (field, complaint); None when every field is fine.  The checks
+    are derived once per class from its dataclass field annotations."""
+    cls = type(msg)
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        checks = _CHECKS[cls] = _checks_of(cls)
+    for name, check in checks:
+        problem = check(getattr(msg, name), name)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _checks_of(cls: type) -> list[tuple[str, _Check]]:
+    if not dataclasses.is_dataclass(cls):
+        return []
+    hints = typing.get_type_hints(cls)
+    return [(f.name, _check_for(hints[f.name])) for f in dataclasses.fields(cls)]
+
+
+def _is_byte_buffer(value: object) -> bool:
+    if isinstance(value, (str, int)) or value is None:
+        return False
+    try:
+        with memoryview(value) as view:  # type: ignore[arg-type]
+            return view.itemsize == 1 and view.c_contiguous
+    except TypeError:
+        return False
+
+
+def _named(value: object) -> str:
+    return type(value).__name__
+
+
+def _check_for(hint: object) -> _Check:
+    """The check for one annotation (the types messages use)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        checks = [_check_for(a) for a in args]
+
+        def any_of(v: object, name: str) -> tuple[str, str] | None:
+            problems = [c(v, name) for c in checks]
+            if all(problems):
+                kinds = " or ".join(_describe(a) for a in args)
+                return name, f"expected {kinds}, got {_named(v)}"
+            return None
+
+        return any_of
+    if origin is list:
+        item = _check_for(args[0])
+
+        def each(v: object, name: str) -> tuple[str, str] | None:
+            if not isinstance(v, (list, tuple)):
+                return name, f"expected a list, got {_named(v)}"
+            for i, x in enumerate(v):
+                problem = item(x, f"{name}[{i}]")
+                if problem is not None:
+                    return name, problem[1]
+            return None
+
+        return each
+    if origin is dict:
+        key, val = _check_for(args[0]), _check_for(args[1])
+
+        def mapping(v: object, name: str) -> tuple[str, str] | None:
+            if not isinstance(v, dict):
+                return name, f"expected a dict, got {_named(v)}"
+            for k, x in v.items():
+                problem = key(k, name) or val(x, name)
+                if problem is not None:
+                    return name, problem[1]
+            return None
+
+        return mapping
+    if hint is type(None):
+        return lambda v, name: None if v is None else (name, f"expected None, got {_named(v)}")
+    if hint is bytes:
+        return lambda v, name: (
+            None if _is_byte_buffer(v) else (name, f"expected bytes, got {_named(v)}")
+        )
+    if hint is int:
+        return lambda v, name: (
+            None
+            if isinstance(v, int) and not isinstance(v, bool)
+            else (name, f"expected an integer, got {_named(v)}")
+        )
+    assert isinstance(hint, type), hint
+    return lambda v, name: (
+        None if isinstance(v, hint) else (name, f"expected {hint.__name__}, got {_named(v)}")
+    )
+
+
+def _describe(hint: object) -> str:
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def encode_messages(messages: Iterable[PGMessage]) -> bytes:

@@ -74,11 +74,12 @@ class _FieldsMessage(BackendMessage):
 
     def _write(self, w: Writer) -> None:
         for code, text in self.fields.items():
-            # Type first: a bytes code would raise TypeError (or, under -bb,
-            # BytesWarning) in the comparison instead of EncodingError.
-            if not isinstance(code, str) or len(code) != 1 or not "\x01" <= code <= "\x7f":
-                w.fail("fields", f"field code {code!r} is not a single non-NUL ASCII character")
-            w.raw(code.encode(), "fields")
+            # A code is one byte, as decoded: chr() of it.  Type first: a
+            # bytes code would raise TypeError (or, under -bb, BytesWarning)
+            # in the comparison instead of EncodingError.
+            if not isinstance(code, str) or len(code) != 1 or not "\x01" <= code <= "\xff":
+                w.fail("fields", f"field code {code!r} is not a single non-NUL byte")
+            w.raw(code.encode("latin-1"), "fields")
             w.cstring(text, "fields")
         w.raw(b"\0", "fields")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from .._framing import _LEN_PREFIX, _NULL
-from .._wire import Reader, Writer
+from .._wire import Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH
 from ._base import BackendMessage, FrontendMessage
 
@@ -30,8 +30,11 @@ def _int16s(buf: bytes, pos: int) -> tuple[list[int], int]:
     return list(layout.unpack_from(buf, pos + 2)), pos + 2 + 2 * n
 
 
-def _int16s_wire(values: list[int]) -> bytes:
-    """Fast path: an Int16 count and the values (struct.error if out of range)."""
+def _int16s_wire(values: object) -> bytes | None:
+    """Fast path: an Int16 count and the values; None unless ``values`` is a
+    short list of ints in range (the validating encoder then decides)."""
+    if type(values) is not list:
+        return None
     n = len(values)
     if not n:
         return b"\0\0"
@@ -39,8 +42,9 @@ def _int16s_wire(values: list[int]) -> bytes:
         v = values[0]
         if type(v) is int and 0 <= v <= 1:
             return _ONE_FORMAT[v]
-    layout = _INT16_ARRAYS[n] if n < 16 else struct.Struct(f"!{n}h")
-    return n.to_bytes(2, "big") + layout.pack(*values)
+    if n >= 16 or not all(type(v) is int and -0x8000 <= v <= 0x7FFF for v in values):
+        return None
+    return n.to_bytes(2, "big") + _INT16_ARRAYS[n].pack(*values)
 
 
 def _frame(identifier: bytes, body: bytes) -> bytes | None:
@@ -88,20 +92,16 @@ class Parse(FrontendMessage):
         w.uint32_array(self.param_types, "param_types")
 
     def _fast_wire(self) -> bytes | None:
-        statement = self.statement.encode("utf-8")
-        query = self.query.encode("utf-8")
+        statement = fast_utf8(self.statement)
+        query = fast_utf8(self.query)
         types = self.param_types
-        if 0 in statement or 0 in query:
+        if statement is None or query is None or type(types) is not list:
+            return None
+        n = len(types)
+        if n >= 16 or not all(type(t) is int and 0 <= t <= 0xFFFFFFFF for t in types):
             return None
         body = b"".join(
-            (
-                statement,
-                b"\0",
-                query,
-                b"\0",
-                len(types).to_bytes(2, "big"),
-                struct.pack(f"!{len(types)}I", *types) if types else b"",
-            )
+            (statement, b"\0", query, b"\0", n.to_bytes(2, "big"), _UINT32_ARRAYS[n].pack(*types))
         )
         return _frame(b"P", body)
 
@@ -147,9 +147,7 @@ class Bind(FrontendMessage):
         w.cstring(self.portal, "portal")
         w.cstring(self.statement, "statement")
         w.int16_array(self.param_formats, "param_formats")
-        w.count(len(self.param_values), "param_values")
-        for v in self.param_values:
-            w.value(v, "param_values")
+        w.values(self.param_values, "param_values")
         w.int16_array(self.result_formats, "result_formats")
 
     def _fast_wire(self) -> bytes | None:
@@ -158,24 +156,33 @@ class Bind(FrontendMessage):
         if type(portal) is str and type(statement) is str and not portal and not statement:
             names = b"\0\0"  # the unnamed portal and statement: the usual case
         else:
-            p = portal.encode("utf-8")
-            s = statement.encode("utf-8")
-            if 0 in p or 0 in s:
+            p = fast_utf8(portal)
+            s = fast_utf8(statement)
+            if p is None or s is None:
                 return None
             names = p + b"\0" + s + b"\0"
         values = self.param_values
-        parts = [names, _int16s_wire(self.param_formats), len(values).to_bytes(2, "big")]
+        formats = _int16s_wire(self.param_formats)
+        results = _int16s_wire(self.result_formats)
+        if formats is None or results is None or type(values) is not list or len(values) > 0xFFFF:
+            return None
+        parts = [names, formats, len(values).to_bytes(2, "big")]
+        size = len(names) + len(formats) + 2 + len(results)
         for v in values:  # (see _framing.data_row_to_wire on parts.append)
             if v is None:
                 parts.append(_NULL)
-            else:
-                parts.append(_LEN_PREFIX[len(v)] if len(v) < 1024 else len(v).to_bytes(4, "big"))
+                size += 4
+            elif type(v) is bytes:  # len() counts bytes: anything else is checked in full
+                n = len(v)
+                parts.append(_LEN_PREFIX[n] if n < 1024 else n.to_bytes(4, "big"))
                 parts.append(v)
-        parts.append(_int16s_wire(self.result_formats))
-        body = b"".join(parts)
-        if len(body) > MAX_MESSAGE_LENGTH - 4:
+                size += 4 + n
+            else:
+                return None
+        if size > MAX_MESSAGE_LENGTH - 4:  # before anything is joined
             return None
-        return _FRAME_HEAD(0x42, len(body) + 4) + body
+        parts.append(results)
+        return _FRAME_HEAD(0x42, size + 4) + b"".join(parts)
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
@@ -301,16 +308,17 @@ class Execute(FrontendMessage):
 
     def _fast_wire(self) -> bytes | None:
         max_rows = self.max_rows
-        if type(max_rows) is not int:
+        portal = self.portal
+        if type(max_rows) is not int or not -0x80000000 <= max_rows <= 0x7FFFFFFF:
             return None
-        if not self.portal:
+        if portal == "" and type(portal) is str:
             if max_rows == 0:
                 return _EXECUTE_ALL  # the unnamed portal, every row
             return b"E\0\0\0\x09\0" + max_rows.to_bytes(4, "big", signed=True)
-        portal = self.portal.encode("utf-8")
-        if 0 in portal:
+        name = fast_utf8(portal)
+        if name is None:
             return None
-        return _frame(b"E", portal + b"\0" + max_rows.to_bytes(4, "big", signed=True))
+        return _frame(b"E", name + b"\0" + max_rows.to_bytes(4, "big", signed=True))
 
     @classmethod
     def _read(cls, r: Reader) -> Self:

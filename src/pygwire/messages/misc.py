@@ -24,9 +24,7 @@ class FunctionCall(FrontendMessage):
     def _write(self, w: Writer) -> None:
         w.uint32(self.function_oid, "function_oid")
         w.int16_array(self.arg_formats, "arg_formats")
-        w.count(len(self.arguments), "arguments")
-        for v in self.arguments:
-            w.value(v, "arguments")
+        w.values(self.arguments, "arguments")
         w.int16(self.result_format, "result_format")
 
     @classmethod

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Self
 
 from .. import _framing
-from .._wire import Reader, Writer
+from .._wire import Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH, TransactionStatus
+from ..exceptions import DecodingError
 from ._base import BackendMessage, FrontendMessage, PGMessage
 
 __all__ = [
@@ -36,10 +37,10 @@ class Query(FrontendMessage):
         w.cstring(self.query_string, "query_string")
 
     def _fast_wire(self) -> bytes | None:
-        text = self.query_string.encode("utf-8")
-        if 0 in text or len(text) > MAX_MESSAGE_LENGTH - 5:
+        data = fast_utf8(self.query_string)
+        if data is None or len(data) > MAX_MESSAGE_LENGTH - 5:
             return None
-        return b"Q" + (len(text) + 5).to_bytes(4, "big") + text + b"\0"
+        return b"Q" + (len(data) + 5).to_bytes(4, "big") + data + b"\0"
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
@@ -124,7 +125,11 @@ class DataRow(BackendMessage):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"DataRow(columns={self.columns!r})"
+        # A repr never raises: a malformed row says so instead of its values.
+        try:
+            return f"DataRow(columns={self.columns!r})"
+        except DecodingError as exc:
+            return f"DataRow(<malformed: {exc.reason}>, payload={self._raw!r})"
 
     # to_wire is set below: the hottest encoder, from the hot-path module.
 
@@ -132,9 +137,7 @@ class DataRow(BackendMessage):
         buf += self.to_wire()  # an invalid row raises before anything is appended
 
     def _write(self, w: Writer) -> None:
-        w.count(len(self.columns), "columns")
-        for v in self.columns:
-            w.value(v, "columns")
+        w.values(self.columns, "columns")
 
     @classmethod
     def _read(cls, r: Reader) -> Self:

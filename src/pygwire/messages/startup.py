@@ -14,7 +14,7 @@ from typing import Self
 from .._wire import Reader, Writer
 from ..constants import MAX_CANCEL_KEY_LENGTH, MessageDirection, StartupRequestCode
 from ..exceptions import DecodingError, EncodingError
-from ._base import FrontendMessage, SpecialMessage
+from ._base import FrontendMessage, SpecialMessage, _check_fields
 
 __all__ = [
     "CancelRequest",
@@ -45,7 +45,15 @@ class StartupMessage(SpecialMessage, FrontendMessage):
     protocol_version: int = StartupRequestCode.V3_0
 
     def _write(self, w: Writer) -> None:
-        w.uint32(self.protocol_version, "protocol_version")
+        version = self.protocol_version
+        # Only 3.x versions: any other code here (CancelRequest's, say) would
+        # make the packet decode as a different request.
+        if version >> 16 != 3:
+            w.fail(
+                "protocol_version",
+                f"{version} is not a 3.x protocol version (major {version >> 16})",
+            )
+        w.uint32(version, "protocol_version")
         for name, value in self.params.items():
             # An empty name is the list terminator on the wire.  (``not``
             # rather than ``== ""``: a bytes name must not trip -bb.)
@@ -59,7 +67,7 @@ class StartupMessage(SpecialMessage, FrontendMessage):
     def _read(cls, r: Reader) -> Self:
         version = r.uint32()
         if version >> 16 != 3:
-            r.fail(f"unsupported protocol version {version >> 16}.{version & 0xFFFF}", at=0)
+            r.fail(f"unsupported protocol version {version >> 16}.{version & 0xFFFF}", at=r.start)
         params: dict[str, str] = {}
         while True:
             at = r.pos
@@ -187,11 +195,10 @@ class DirectSSLHandshake(SpecialMessage, FrontendMessage):
         return self.data if type(self.data) is bytes else None
 
     def _encode_validated(self, buf: bytearray) -> None:
-        if not isinstance(self.data, (bytes, bytearray, memoryview)):
-            raise EncodingError(
-                type(self).__name__, "data", f"expected bytes, got {type(self.data).__name__}"
-            )
-        buf += self.data
+        problem = _check_fields(self)
+        if problem is not None:
+            raise EncodingError(type(self).__name__, *problem)
+        buf += memoryview(self.data)
 
     @classmethod
     def _read(cls, r: Reader) -> Self:

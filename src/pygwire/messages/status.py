@@ -112,7 +112,7 @@ class NegotiateProtocolVersion(BackendMessage):
     def _read(cls, r: Reader) -> Self:
         version = r.uint32()
         if version >> 16 not in (0, 3):
-            r.fail(f"protocol version {version >> 16}.{version & 0xFFFF} is not 3.x", at=0)
+            r.fail(f"protocol version {version >> 16}.{version & 0xFFFF} is not 3.x", at=r.start)
         minor = version & 0xFFFF
         count = r.int32()
         # Each name takes at least its terminator: a count larger than the
