@@ -19,9 +19,11 @@ every step:
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import struct
+import tracemalloc
 from collections.abc import Iterator
 from types import FrameType
 
@@ -343,3 +345,46 @@ def test_class_decode_raises_only_decoding_error(case: tuple[type[m.PGMessage], 
     else:
         assert error.message
         assert 0 <= error.offset <= len(payload)
+
+
+# -- memory ---------------------------------------------------------------------------
+
+
+@st.composite
+def large_pipelines(draw: st.DrawFn) -> tuple[MessageDecoder, bytes]:
+    """A valid pipeline made long, sometimes damaged, for the memory check."""
+    ctx = draw(st.sampled_from(SEQUENCE_CONTEXTS))
+    msgs = draw(sequences(ctx, max_size=5))
+    data = m.encode_messages(msgs) * draw(st.integers(1, 40))
+    if draw(st.booleans()):
+        data = draw(mutated(data))
+    return ctx.new(), data
+
+
+@settings(FUZZ, max_examples=max(20, EXAMPLES // 10))
+@given(case=large_pipelines(), one_byte=st.booleans(), data=st.data())
+def test_memory_stays_near_what_was_fed(
+    case: tuple[MessageDecoder, bytes], one_byte: bool, data: st.DataObject
+) -> None:
+    """Fed a byte at a time or in random chunks and read after each, a
+    decoder holds about what it was fed: pending bytes in one buffer, not
+    one object per chunk, and a bounded batch of messages decoded ahead."""
+    decoder, stream = case
+    chunks = (
+        [stream[i : i + 1] for i in range(len(stream))] if one_byte else data.draw(chunked(stream))
+    )
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            try:
+                decoder.feed(chunk)
+                decoder.read()  # one message per chunk: the rest stays buffered
+            except ProtocolError:
+                break  # a failed decoder only repeats its error
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Bytes held once or twice (a message being joined), plus a batch of
+    # decoded messages, whose objects are larger than their bytes.
+    assert peak <= 3 * len(stream) + 400_000, (peak, len(stream))

@@ -1184,15 +1184,17 @@ row_columns_get(RowColumns *d, PyObject *row, PyObject *Py_UNUSED(type))
     if (check_row(d, row) < 0) {
         return NULL;
     }
-    cols = *row_slot(row, d->columns_offset);
-    if (cols != NULL && cols != Py_None) {
-        return Py_NewRef(cols);
-    }
+    /* A row still holding its payload is split now; otherwise its columns
+     * are whatever was set (checked when it is encoded). */
     raw = *row_slot(row, d->raw_offset);
+    cols = *row_slot(row, d->columns_offset);
     if (cols == NULL || raw == NULL) {
         PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
                      Py_TYPE(row)->tp_name, cols == NULL ? "_columns" : "_raw");
         return NULL;
+    }
+    if (raw == Py_None) {
+        return Py_NewRef(cols);
     }
     if (!PyBytes_Check(raw)) {
         PyErr_Format(PyExc_TypeError, "split_data_row() needs a bytes buffer, not %.100s",
@@ -1369,14 +1371,14 @@ row_encoder_call(RowEncoder *e, PyObject *const *args, size_t nargsf, PyObject *
         return NULL;
     }
     columns = *row_slot(row, e->columns_offset);
-    if (columns == NULL) {
-        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '_columns'",
-                     Py_TYPE(row)->tp_name);
+    raw = *row_slot(row, e->raw_offset);
+    if (columns == NULL || raw == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                     Py_TYPE(row)->tp_name, columns == NULL ? "_columns" : "_raw");
         return NULL;
     }
-    if (columns == Py_None) { /* untouched since decoding: frame the payload */
-        raw = *row_slot(row, e->raw_offset);
-        if (raw == NULL || !PyBytes_Check(raw)) {
+    if (raw != Py_None) { /* untouched since decoding: frame the payload */
+        if (!PyBytes_Check(raw)) {
             PyErr_Format(PyExc_TypeError, "to_wire(): the payload of %.100s is not bytes",
                          Py_TYPE(row)->tp_name);
             return NULL;

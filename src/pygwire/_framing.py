@@ -247,8 +247,8 @@ def data_row_parser(cls: type[Any]) -> Parser:
 
     It makes a ``cls`` without calling ``__init__``: the payload goes to
     the slot ``_raw`` and None to ``_columns``; the row is split when its
-    columns are first read.  ``cls`` must have those two ``__slots__`` and
-    take ``object.__new__``.
+    columns are first read (``_raw`` not None means "not split yet").
+    ``cls`` must have those two ``__slots__`` and take ``object.__new__``.
     """
     if isinstance(cls, type) and cls.__new__ is not object.__new__:  # type: ignore[comparison-overlap]
         raise TypeError(f"data_row_parser(): {cls.__name__} defines __new__")
@@ -267,19 +267,21 @@ def data_row_parser(cls: type[Any]) -> Parser:
 def data_row_columns(cls: type[Any]) -> Any:
     """The descriptor ``DataRow.columns`` (slots as for :func:`data_row_parser`).
 
-    Reading gives the list in ``_columns``, or splits the payload in
-    ``_raw`` first and keeps the list (dropping the payload, which the list
-    may no longer match once changed).  A row that cannot be split raises
-    its DecodingError at every read.  Setting stores the list.
+    A row still holding its payload in ``_raw`` (not None) is split on the
+    first read, and the list kept in ``_columns`` (the payload is dropped:
+    the list may be changed).  Otherwise reading gives ``_columns``, as it
+    was set.  A row that cannot be split raises its DecodingError at every
+    read.  Setting stores the value, checked when the row is encoded.
     """
     _check_row_class("data_row_columns", cls)
 
     def get(row: Any) -> list[bytes | None]:
-        cols: list[bytes | None] | None = row._columns
-        if cols is None:
-            raw = row._raw
-            cols = row._columns = split_data_row(raw, 0, len(raw))
-            row._raw = None
+        raw = row._raw
+        if raw is None:
+            cols: list[bytes | None] = row._columns
+            return cols
+        cols = row._columns = split_data_row(raw, 0, len(raw))
+        row._raw = None
         return cols
 
     def put(row: Any, value: list[bytes | None]) -> None:
@@ -446,10 +448,10 @@ def data_row_to_wire(cls: type[Any], fallback: Callable[[Any], bytes]) -> Callab
     _check_row_class("data_row_to_wire", cls)
 
     def to_wire(row: Any) -> bytes:
-        columns = row._columns
-        if columns is None:  # untouched since decoding
-            raw: bytes = row._raw
+        raw: bytes | None = row._raw
+        if raw is not None:  # untouched since decoding
             return _HEADER.pack(0x44, len(raw) + 4) + raw
+        columns = row._columns
         if type(columns) is not list or len(columns) > 0xFFFF:
             return fallback(row)
         # parts.append is called directly, not hoisted: CPython specialises

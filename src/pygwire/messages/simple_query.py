@@ -109,7 +109,8 @@ class DataRow(BackendMessage):
     identifier = b"D"
 
     def __init__(self, columns: list[bytes | None] | None = None) -> None:
-        # Exactly one of the two is set: the split columns, or the payload.
+        # The payload while the row is not split (_raw not None), then the
+        # columns.
         self._columns: list[bytes | None] | None = [] if columns is None else columns
         self._raw: bytes | None = None
 
