@@ -60,5 +60,6 @@ echo "fuzzing $so under AddressSanitizer ($EXAMPLES examples per test)"
 
 # CI=true: the differential tests must not skip.
 CI=true PYGWIRE_FUZZ_EXAMPLES="$EXAMPLES" run -bb -m pytest -q -p no:cacheprovider \
-    tests/test_cframing.py tests/test_fuzz_decoders.py tests/test_fast_paths.py \
-    tests/test_malformed.py tests/test_state_machine.py tests/test_golden.py "$@"
+    tests/test_cframing.py tests/test_fuzz_decoders.py tests/test_fuzz_encoders.py \
+    tests/test_fast_paths.py tests/test_malformed.py tests/test_hardening.py \
+    tests/test_state_machine.py tests/test_golden.py "$@"
