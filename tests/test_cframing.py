@@ -902,13 +902,13 @@ def installs() -> Iterator[Callable[[ModuleType], Any]]:
             setattr(_framing, name, getattr(source, name))
         # Made once at import; decoders made after this take the rest.
         m.DataRow.columns = source.data_row_columns(m.DataRow)
-        m.DataRow.to_wire = source.data_row_to_wire(m.DataRow, m.PGMessage.to_wire)  # type: ignore[method-assign]
+        m.DataRow.to_wire = source.data_row_to_wire(m.DataRow, m.PGMessage.to_wire)
 
     yield install
     for name, fn in saved.items():
         setattr(_framing, name, fn)
     m.DataRow.columns = saved_columns
-    m.DataRow.to_wire = saved_to_wire  # type: ignore[method-assign]
+    m.DataRow.to_wire = saved_to_wire
 
 
 def _canon(msg: m.PGMessage) -> tuple[Any, ...]:

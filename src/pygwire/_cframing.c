@@ -1220,7 +1220,7 @@ row_columns_set(RowColumns *d, PyObject *row, PyObject *value)
         return -1;
     }
     if (value == NULL) {
-        PyErr_Format(PyExc_AttributeError, "property 'columns' of '%.100s' object has no deleter",
+        PyErr_Format(PyExc_AttributeError, "property of '%.100s' object has no deleter",
                      Py_TYPE(row)->tp_name);
         return -1;
     }

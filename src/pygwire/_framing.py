@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STOP_BAD_FRAME",
     "FrameBuffer",
+    "RowSlots",
     "MessageQueue",
     "Parser",
     "IMPLEMENTATION",
@@ -234,6 +235,16 @@ def drain(
             return
 
 
+class RowSlots:
+    """The storage of a row this module makes, splits and encodes (DataRow
+    derives from it): ``_raw`` is the payload while the row is not split,
+    else None; ``_columns`` the values once split or set."""
+
+    __slots__ = ("_columns", "_raw")
+    _columns: list[bytes | None] | None
+    _raw: bytes | None
+
+
 def _check_row_class(fname: str, cls: type[Any]) -> None:
     if not isinstance(cls, type):
         raise TypeError(f"{fname}() needs a class, not {type(cls).__name__}")
@@ -250,7 +261,7 @@ def data_row_parser(cls: type[Any]) -> Parser:
     columns are first read (``_raw`` not None means "not split yet").
     ``cls`` must have those two ``__slots__`` and take ``object.__new__``.
     """
-    if isinstance(cls, type) and cls.__new__ is not object.__new__:  # type: ignore[comparison-overlap]
+    if isinstance(cls, type) and getattr(cls, "__new__", None) is not object.__new__:
         raise TypeError(f"data_row_parser(): {cls.__name__} defines __new__")
     _check_row_class("data_row_parser", cls)
     new = object.__new__
@@ -288,9 +299,7 @@ def data_row_columns(cls: type[Any]) -> Any:
         row._columns = value
         row._raw = None
 
-    columns = property(get, put, doc="The row's values; None stands for SQL NULL.")
-    columns.__set_name__(cls, "columns")  # type: ignore[attr-defined]  # named in errors
-    return columns
+    return property(get, put, doc="The row's values; None stands for SQL NULL.")
 
 
 #: decode_frames stopped at a frame whose length word its limit refuses.

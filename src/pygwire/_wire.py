@@ -16,12 +16,42 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from .constants import MAX_MESSAGE_LENGTH
 from .exceptions import DecodingError, EncodingError
 
-__all__ = ["Reader", "Writer", "fast_utf8"]
+__all__ = [
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "Reader",
+    "WireInt",
+    "Writer",
+    "fast_utf8",
+]
+
+
+class WireInt(NamedTuple):
+    """The wire type of an integer field, for ``Annotated[int, ...]``: the
+    validating encoder checks the range, and test strategies draw from it."""
+
+    name: str
+    lo: int
+    hi: int
+
+
+INT8 = WireInt("Int8", -(2**7), 2**7 - 1)
+INT16 = WireInt("Int16", -(2**15), 2**15 - 1)
+UINT16 = WireInt("Int16 (unsigned)", 0, 2**16 - 1)
+INT32 = WireInt("Int32", -(2**31), 2**31 - 1)
+UINT32 = WireInt("Int32 (unsigned: an OID)", 0, 2**32 - 1)
+INT64 = WireInt("Int64", -(2**63), 2**63 - 1)
+UINT64 = WireInt("Int64 (unsigned: an LSN)", 0, 2**64 - 1)
 
 _I8 = struct.Struct("!b")
 _U8 = struct.Struct("!B")

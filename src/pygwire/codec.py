@@ -31,14 +31,11 @@ from .constants import (
     MAX_MESSAGE_LENGTH,
     MAX_STARTUP_PACKET_LENGTH,
     ConnectionPhase,
-    StartupRequestCode,
 )
 from .exceptions import FramingError, ProtocolError
-from .messages import _registry
-from .messages._base import PGMessage
-from .messages.auth import GSSResponse, PasswordMessage, SASLInitialResponse, SASLResponse
+from .messages import PGMessage, _registry
+from .messages.auth import PasswordMessage
 from .messages.startup import (
-    CancelRequest,
     DirectSSLHandshake,
     GSSEncRequest,
     GSSEncResponse,
@@ -67,8 +64,8 @@ _SILENT = 3
 class MessageDecoder:
     """Common machinery of both decoders.  Not instantiated directly."""
 
-    #: message classes of this direction, keyed by identifier byte.
-    _classes: ClassVar[dict[int, type[PGMessage]]]
+    #: message declarations of this direction, keyed by identifier byte.
+    _classes: ClassVar[dict[int, _registry.Declaration]]
 
     def __init__(
         self,
@@ -89,8 +86,8 @@ class MessageDecoder:
         self._session_limits = self._build_limits(max_message_size, session=True)
         self._limits = self._startup_limits
         self._parsers: list[_framing.Parser | None] = [None] * 256
-        for ident, cls in self._classes.items():
-            self._parsers[ident] = cls._stream_parser()
+        for ident, declaration in self._classes.items():
+            self._parsers[ident] = declaration.parser
         #: Called (without arguments) when the decoder raises the error that
         #: ends its stream, after every message before the bad bytes was
         #: handed out: how a connection marks itself failed.
@@ -229,15 +226,15 @@ class MessageDecoder:
 class BackendMessageDecoder(MessageDecoder):
     """Decodes the server-to-client stream."""
 
-    _classes = _registry.BACKEND_BY_ID
+    _classes = _registry.BACKEND
 
     @classmethod
     def _build_limits(cls, max_message_size: int, *, session: bool) -> list[int]:
         # Like libpq: only messages that carry result data may be long, and
         # only once the server is authenticated.
         limits = super()._build_limits(max_message_size, session=session)
-        for ident in cls._classes:
-            if not session or ident not in _registry.LONG_BACKEND_TYPES:
+        for ident, declaration in cls._classes.items():
+            if not session or not declaration.long:
                 limits[ident] = min(SMALL_BACKEND_LIMIT, max_message_size)
         # GSSAPI tokens can exceed the small limit; allow what the server
         # itself accepts for a token, plus the code word.
@@ -283,21 +280,23 @@ class BackendMessageDecoder(MessageDecoder):
 class FrontendMessageDecoder(MessageDecoder):
     """Decodes the client-to-server stream."""
 
-    _classes = _registry.FRONTEND_BY_ID
+    _classes = _registry.FRONTEND
 
     @classmethod
     def _build_limits(cls, max_message_size: int, *, session: bool) -> list[int]:
         # PostgreSQL's own limits (postgres.c, auth.c); before the session
         # only the authentication replies may pass the small limit.
         limits = super()._build_limits(max_message_size, session=session)
-        for ident in _registry.SMALL_FRONTEND_TYPES if session else cls._classes:
-            limits[ident] = min(SMALL_FRONTEND_LIMIT, max_message_size)
+        for ident, declaration in cls._classes.items():
+            if declaration.small or not session:
+                limits[ident] = min(SMALL_FRONTEND_LIMIT, max_message_size)
         limits[ord("p")] = min(AUTH_TOKEN_LIMIT, max_message_size)
         return limits
 
     def _framing_mode(self, phase: ConnectionPhase) -> int:
         # The p family needs the phase; everything else decodes by type.
-        self._parsers[_P] = _P_FAMILY.get(phase, PasswordMessage)._parse
+        p_family = _registry.P_FAMILY.get(phase)
+        self._parsers[_P] = PasswordMessage._parse if p_family is None else p_family.parser
         self._hold = _P
         if phase is ConnectionPhase.STARTUP:
             return _STARTUP
@@ -328,18 +327,16 @@ class FrontendMessageDecoder(MessageDecoder):
         start, end = frame
         buf = frames.buf
         code = int.from_bytes(buf[start : start + 4], "big")
-        cls = _STARTUP_CLASSES.get(code)
-        if cls is None:
-            if code >> 16 == 3:
-                cls = StartupMessage
-            else:
-                # An unknown request code leaves the stream unframeable, like
-                # an unknown identifier byte: a FramingError, as documented
-                # in exceptions.FramingError ("unknown startup codes").
-                raise FramingError(
-                    f"startup packet: unsupported protocol version or request code {code}",
-                    length=end - start + 4,
-                )
+        declaration = _registry.STARTUP_CODES.get(code)
+        cls: type[PGMessage] = StartupMessage if declaration is None else declaration.cls
+        if declaration is None and code >> 16 != 3:
+            # An unknown request code leaves the stream unframeable, like an
+            # unknown identifier byte: a FramingError, as documented in
+            # exceptions.FramingError ("unknown startup codes").
+            raise FramingError(
+                f"startup packet: unsupported protocol version or request code {code}",
+                length=end - start + 4,
+            )
         msg = cls._parse_strict(buf, start, end)
         if cls is SSLRequest or cls is GSSEncRequest:
             if len(frames):
@@ -375,16 +372,3 @@ _BEFORE_SESSION = frozenset(
         ConnectionPhase.INITIALIZATION,
     }
 )
-
-_STARTUP_CLASSES: dict[int, type[PGMessage]] = {
-    StartupRequestCode.SSL_REQUEST: SSLRequest,
-    StartupRequestCode.GSSENC_REQUEST: GSSEncRequest,
-    StartupRequestCode.CANCEL_REQUEST: CancelRequest,
-}
-
-_P_FAMILY: dict[ConnectionPhase, type[PGMessage]] = {
-    ConnectionPhase.AUTHENTICATING: PasswordMessage,
-    ConnectionPhase.AUTHENTICATING_SASL_INITIAL: SASLInitialResponse,
-    ConnectionPhase.AUTHENTICATING_SASL_CONTINUE: SASLResponse,
-    ConnectionPhase.AUTHENTICATING_GSS: GSSResponse,
-}

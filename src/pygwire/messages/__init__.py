@@ -2,9 +2,11 @@
 
 One class per message; each has ``to_wire()``, ``encode_into(buf)`` and the
 classmethod ``decode(payload)``, compares by value and has a readable repr.
-The submodules group them by protocol family.
+The submodules group them by protocol family; each declares its messages
+once (see ``CONTRIBUTING.md``), and this namespace exports what they export.
 """
 
+from . import auth, copy, errors, extended_query, misc, simple_query, startup, status
 from ._base import (
     BackendMessage,
     CommonMessage,
@@ -13,137 +15,28 @@ from ._base import (
     SpecialMessage,
     encode_messages,
 )
-from .auth import (
-    AuthenticationCleartextPassword,
-    AuthenticationGSS,
-    AuthenticationGSSContinue,
-    AuthenticationKerberosV5,
-    AuthenticationMD5Password,
-    AuthenticationMessage,
-    AuthenticationOk,
-    AuthenticationSASL,
-    AuthenticationSASLContinue,
-    AuthenticationSASLFinal,
-    AuthenticationSCMCredential,
-    AuthenticationSSPI,
-    GSSResponse,
-    PasswordMessage,
-    SASLInitialResponse,
-    SASLResponse,
-)
-from .copy import (
-    CopyBothResponse,
-    CopyData,
-    CopyDone,
-    CopyFail,
-    CopyInResponse,
-    CopyOutResponse,
-)
-from .errors import ErrorResponse, NoticeResponse
-from .extended_query import (
-    Bind,
-    BindComplete,
-    Close,
-    CloseComplete,
-    Describe,
-    Execute,
-    Flush,
-    NoData,
-    ParameterDescription,
-    Parse,
-    ParseComplete,
-    PortalSuspended,
-    Sync,
-)
-from .misc import FunctionCall, FunctionCallResponse, Terminate
-from .simple_query import (
-    CommandComplete,
-    DataRow,
-    EmptyQueryResponse,
-    FieldDescription,
-    Query,
-    ReadyForQuery,
-    RowDescription,
-)
-from .startup import (
-    CancelRequest,
-    DirectSSLHandshake,
-    GSSEncRequest,
-    GSSEncResponse,
-    SSLRequest,
-    SSLResponse,
-    StartupMessage,
-)
-from .status import (
-    BackendKeyData,
-    NegotiateProtocolVersion,
-    NotificationResponse,
-    ParameterStatus,
-)
+from .auth import *  # noqa: F403
+from .copy import *  # noqa: F403
+from .errors import *  # noqa: F403
+from .extended_query import *  # noqa: F403
+from .misc import *  # noqa: F403
+from .simple_query import *  # noqa: F403
+from .startup import *  # noqa: F403
+from .status import *  # noqa: F403
 
 __all__ = [
-    "AuthenticationCleartextPassword",
-    "AuthenticationGSS",
-    "AuthenticationGSSContinue",
-    "AuthenticationKerberosV5",
-    "AuthenticationMD5Password",
-    "AuthenticationMessage",
-    "AuthenticationOk",
-    "AuthenticationSASL",
-    "AuthenticationSASLContinue",
-    "AuthenticationSASLFinal",
-    "AuthenticationSCMCredential",
-    "AuthenticationSSPI",
-    "BackendKeyData",
     "BackendMessage",
-    "Bind",
-    "BindComplete",
-    "CancelRequest",
-    "Close",
-    "CloseComplete",
-    "CommandComplete",
     "CommonMessage",
-    "CopyBothResponse",
-    "CopyData",
-    "CopyDone",
-    "CopyFail",
-    "CopyInResponse",
-    "CopyOutResponse",
-    "DataRow",
-    "Describe",
-    "DirectSSLHandshake",
-    "EmptyQueryResponse",
-    "ErrorResponse",
-    "Execute",
-    "FieldDescription",
-    "Flush",
     "FrontendMessage",
-    "FunctionCall",
-    "FunctionCallResponse",
-    "GSSEncRequest",
-    "GSSEncResponse",
-    "GSSResponse",
-    "NegotiateProtocolVersion",
-    "NoData",
-    "NoticeResponse",
-    "NotificationResponse",
-    "ParameterDescription",
-    "ParameterStatus",
-    "Parse",
-    "ParseComplete",
-    "PasswordMessage",
     "PGMessage",
-    "PortalSuspended",
-    "Query",
-    "ReadyForQuery",
-    "RowDescription",
-    "SASLInitialResponse",
-    "SASLResponse",
     "SpecialMessage",
-    "SSLRequest",
-    "SSLResponse",
-    "StartupMessage",
-    "Sync",
-    "Terminate",
     "encode_messages",
 ]
+__all__ += auth.__all__
+__all__ += copy.__all__
+__all__ += errors.__all__
+__all__ += extended_query.__all__
+__all__ += misc.__all__
+__all__ += simple_query.__all__
+__all__ += startup.__all__
+__all__ += status.__all__

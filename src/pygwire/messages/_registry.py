@@ -1,87 +1,59 @@
-"""Identifier tables: which class decodes which type byte, per direction.
+"""The decoders' tables, derived from the message declarations.
 
-Built once at import from the classes' own ``identifier`` attributes, so a
-message is declared in exactly one place.
+Every message class declares itself once (:func:`._base.message`); this
+module only reads :data:`._base.REGISTRY` after every family module has
+been imported, and arranges it the way the stream decoders look messages
+up: by identifier byte and direction, by request code for startup packets,
+by phase for the client's ``p`` family.
 """
 
 from __future__ import annotations
 
-from ._base import PGMessage
-from .auth import AuthenticationMessage, PasswordMessage
-from .copy import CopyBothResponse, CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse
-from .errors import ErrorResponse, NoticeResponse
-from .extended_query import (
-    Bind,
-    BindComplete,
-    Close,
-    CloseComplete,
-    Describe,
-    Execute,
-    Flush,
-    NoData,
-    ParameterDescription,
-    Parse,
-    ParseComplete,
-    PortalSuspended,
-    Sync,
-)
-from .misc import FunctionCall, FunctionCallResponse, Terminate
-from .simple_query import (
-    CommandComplete,
-    DataRow,
-    EmptyQueryResponse,
-    Query,
-    ReadyForQuery,
-    RowDescription,
-)
-from .status import BackendKeyData, NegotiateProtocolVersion, NotificationResponse, ParameterStatus
+from ..constants import ConnectionPhase
+from . import auth, copy, errors, extended_query, misc, simple_query, startup, status
+from ._base import REGISTRY, BackendMessage, CommonMessage, Declaration, FrontendMessage
 
 __all__ = [
-    "BACKEND_BY_ID",
-    "BACKEND_CLASSES",
-    "FRONTEND_BY_ID",
-    "FRONTEND_CLASSES",
-    "LONG_BACKEND_TYPES",
-    "SMALL_FRONTEND_TYPES",
+    "BACKEND",
+    "DECLARATIONS",
+    "FRONTEND",
+    "P_FAMILY",
+    "STARTUP_CODES",
+    "Declaration",
 ]
 
-FRONTEND_CLASSES: tuple[type[PGMessage], ...] = (
-    Bind, Close, CopyData, CopyDone, CopyFail, Describe, Execute, Flush,
-    FunctionCall, Parse, PasswordMessage, Query, Sync, Terminate,
-)  # fmt: skip
+# Every family module declares its messages on import.
+_FAMILIES = (auth, copy, errors, extended_query, misc, simple_query, startup, status)
 
-BACKEND_CLASSES: tuple[type[PGMessage], ...] = (
-    AuthenticationMessage, BackendKeyData, BindComplete, CloseComplete,
-    CommandComplete, CopyBothResponse, CopyData, CopyDone, CopyInResponse,
-    CopyOutResponse, DataRow, EmptyQueryResponse, ErrorResponse,
-    FunctionCallResponse, NegotiateProtocolVersion, NoData, NoticeResponse,
-    NotificationResponse, ParameterDescription, ParameterStatus,
-    ParseComplete, PortalSuspended, ReadyForQuery, RowDescription,
-)  # fmt: skip
+#: Every declaration, by class.
+DECLARATIONS: dict[type, Declaration] = {d.cls: d for d in REGISTRY}
 
 
-def _by_identifier(classes: tuple[type[PGMessage], ...]) -> dict[int, type[PGMessage]]:
-    table: dict[int, type[PGMessage]] = {}
-    for cls in classes:
-        assert cls.identifier[0] not in table, cls
-        table[cls.identifier[0]] = cls
+def _by_identifier(side: type) -> dict[int, Declaration]:
+    """The declaration a decoder uses for each identifier byte: the family's
+    own class for the 'R' and 'p' families (codes and phases pick the rest)."""
+    table: dict[int, Declaration] = {}
+    for d in REGISTRY:
+        if not d.identifier or d.code is not None or d.decoded_in:
+            continue
+        if issubclass(d.cls, (side, CommonMessage)):
+            assert d.identifier[0] not in table, d
+            table[d.identifier[0]] = d
     return table
 
 
-FRONTEND_BY_ID = _by_identifier(FRONTEND_CLASSES)
-BACKEND_BY_ID = _by_identifier(BACKEND_CLASSES)
+#: Identifier byte -> declaration, for what clients send.
+FRONTEND = _by_identifier(FrontendMessage)
+#: Identifier byte -> declaration, for what servers send.
+BACKEND = _by_identifier(BackendMessage)
 
-#: Frontend types PostgreSQL reads with PQ_SMALL_MESSAGE_LIMIT.
-SMALL_FRONTEND_TYPES = frozenset(
-    c.identifier[0] for c in (Close, CopyDone, CopyFail, Describe, Execute, Flush, Sync, Terminate)
-)
+#: Request code -> declaration, for startup-phase packets (StartupMessage
+#: itself is any 3.x version and is not listed).
+STARTUP_CODES: dict[int, Declaration] = {
+    d.code: d for d in REGISTRY if not d.identifier and d.code is not None
+}
 
-#: Backend types libpq lets exceed its small limit (they carry user data),
-#: plus ParameterDescription, which reaches 262 KB at 65535 parameters.
-LONG_BACKEND_TYPES = frozenset(
-    c.identifier[0]
-    for c in (
-        CopyData, DataRow, ErrorResponse, FunctionCallResponse, NoticeResponse,
-        NotificationResponse, ParameterDescription, RowDescription,
-    )
-)  # fmt: skip
+#: Phase -> the class a client's 'p' message is in it.
+P_FAMILY: dict[ConnectionPhase, Declaration] = {
+    phase: d for d in REGISTRY for phase in d.decoded_in
+}

@@ -1,7 +1,7 @@
 """Authentication: the server's 'R' requests and the client's 'p' replies.
 
 Every Authentication message shares identifier 'R'; an Int32 code at the
-start of the payload tells them apart (:data:`AUTH_CLASSES`).  The client's
+start of the payload tells them apart (``AUTH_CLASSES``).  The client's
 replies all share identifier 'p'; only the phase tells them apart, which is
 why the frontend decoder consults its phase for them and nothing else.
 """
@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from .._wire import Reader, Writer
-from ..constants import AuthenticationCode
+from ..constants import AuthenticationCode, ConnectionPhase
 from ..exceptions import DecodingError
-from ._base import BackendMessage, FrontendMessage, OpaqueData
+from ._base import REGISTRY, BackendMessage, FrontendMessage, OpaqueData, message
 
 __all__ = [
-    "AUTH_CLASSES",
     "AuthenticationCleartextPassword",
     "AuthenticationGSS",
     "AuthenticationGSSContinue",
@@ -37,11 +36,11 @@ __all__ = [
 ]
 
 
+@message(b"R")
 class AuthenticationMessage(BackendMessage):
     """Base of the 'R' family; ``code`` selects the concrete class."""
 
     __slots__ = ()
-    identifier = b"R"
     code: ClassVar[AuthenticationCode]
 
     def _write(self, w: Writer) -> None:
@@ -61,7 +60,9 @@ class AuthenticationMessage(BackendMessage):
             sub = AUTH_CLASSES.get(code)
             if sub is None:
                 raise DecodingError("Authentication", 0, f"unknown authentication code {code}")
-            return sub._parse_strict(buf, start, end)  # type: ignore[return-value]
+            msg = sub._parse_strict(buf, start, end)
+            assert isinstance(msg, cls)
+            return msg
         return super()._parse_strict(buf, start, end)
 
     @classmethod
@@ -76,32 +77,25 @@ class AuthenticationMessage(BackendMessage):
         return cls()
 
 
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.OK)
 class AuthenticationOk(AuthenticationMessage):
     """Authentication succeeded."""
 
-    code = AuthenticationCode.OK
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.KERBEROS_V5)
 class AuthenticationKerberosV5(AuthenticationMessage):
     """Kerberos V5 requested (no longer supported by PostgreSQL servers)."""
 
-    code = AuthenticationCode.KERBEROS_V5
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.CLEARTEXT_PASSWORD)
 class AuthenticationCleartextPassword(AuthenticationMessage):
     """The client must send its password in clear text."""
 
-    code = AuthenticationCode.CLEARTEXT_PASSWORD
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.MD5_PASSWORD)
 class AuthenticationMD5Password(AuthenticationMessage):
     """The client must send its MD5-hashed password, salted with ``salt``."""
 
-    code = AuthenticationCode.MD5_PASSWORD
     salt: bytes = b"\0\0\0\0"
 
     def _write_rest(self, w: Writer) -> None:
@@ -114,25 +108,19 @@ class AuthenticationMD5Password(AuthenticationMessage):
         return cls(salt=r.bytes_n(4))
 
 
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.SCM_CREDENTIAL)
 class AuthenticationSCMCredential(AuthenticationMessage):
     """SCM credential message requested (no longer used by PostgreSQL)."""
 
-    code = AuthenticationCode.SCM_CREDENTIAL
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.GSS)
 class AuthenticationGSS(AuthenticationMessage):
     """The client must start a GSSAPI exchange."""
 
-    code = AuthenticationCode.GSS
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.SSPI)
 class AuthenticationSSPI(AuthenticationMessage):
     """The client must start an SSPI exchange."""
-
-    code = AuthenticationCode.SSPI
 
 
 @dataclass(slots=True)
@@ -149,32 +137,25 @@ class _AuthData(AuthenticationMessage):
         return cls(data=r.rest())
 
 
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.GSS_CONTINUE)
 class AuthenticationGSSContinue(_AuthData):
     """GSSAPI or SSPI data from the server."""
 
-    code = AuthenticationCode.GSS_CONTINUE
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.SASL_CONTINUE)
 class AuthenticationSASLContinue(_AuthData):
     """A SASL challenge from the server."""
 
-    code = AuthenticationCode.SASL_CONTINUE
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.SASL_FINAL)
 class AuthenticationSASLFinal(_AuthData):
     """SASL outcome data; authentication is complete on the SASL side."""
 
-    code = AuthenticationCode.SASL_FINAL
 
-
-@dataclass(slots=True)
+@message(b"R", code=AuthenticationCode.SASL)
 class AuthenticationSASL(AuthenticationMessage):
     """The client must start SASL with one of ``mechanisms``."""
 
-    code = AuthenticationCode.SASL
     mechanisms: list[str] = field(default_factory=list)
 
     def _write_rest(self, w: Writer) -> None:
@@ -196,24 +177,13 @@ class AuthenticationSASL(AuthenticationMessage):
 
 #: Authentication code -> message class, for the 'R' dispatch.
 AUTH_CLASSES: dict[int, type[AuthenticationMessage]] = {
-    c.code: c
-    for c in (
-        AuthenticationOk,
-        AuthenticationKerberosV5,
-        AuthenticationCleartextPassword,
-        AuthenticationMD5Password,
-        AuthenticationSCMCredential,
-        AuthenticationGSS,
-        AuthenticationGSSContinue,
-        AuthenticationSSPI,
-        AuthenticationSASL,
-        AuthenticationSASLContinue,
-        AuthenticationSASLFinal,
-    )
+    d.code: d.cls
+    for d in REGISTRY
+    if d.code is not None and issubclass(d.cls, AuthenticationMessage)
 }
 
 
-@dataclass(slots=True)
+@message(b"p")  # decoded as such outside the other exchanges' phases
 class PasswordMessage(FrontendMessage):
     """A password (cleartext or ``md5``-hashed) as a NUL-terminated string.
 
@@ -222,7 +192,6 @@ class PasswordMessage(FrontendMessage):
     encoding, so a non-UTF-8 password must survive a round trip unchanged.
     """
 
-    identifier = b"p"
     password: str | bytes = ""
 
     def _write(self, w: Writer) -> None:
@@ -237,15 +206,14 @@ class PasswordMessage(FrontendMessage):
             return cls(password=raw)
 
 
-@dataclass(slots=True)
+@message(b"p", decoded_in=(ConnectionPhase.AUTHENTICATING_GSS,))
 class GSSResponse(OpaqueData, FrontendMessage):
     """GSSAPI or SSPI data from the client (identifier 'p')."""
 
-    identifier = b"p"
     data: bytes = b""
 
 
-@dataclass(slots=True)
+@message(b"p", decoded_in=(ConnectionPhase.AUTHENTICATING_SASL_INITIAL,))
 class SASLInitialResponse(FrontendMessage):
     """The chosen SASL mechanism and the client's first message.
 
@@ -253,7 +221,6 @@ class SASLInitialResponse(FrontendMessage):
     decoded to, and encoded from, ``data=None``.
     """
 
-    identifier = b"p"
     mechanism: str = ""
     data: bytes | None = b""
 
@@ -267,9 +234,8 @@ class SASLInitialResponse(FrontendMessage):
         return cls(mechanism=mechanism, data=r.value())
 
 
-@dataclass(slots=True)
+@message(b"p", decoded_in=(ConnectionPhase.AUTHENTICATING_SASL_CONTINUE,))
 class SASLResponse(OpaqueData, FrontendMessage):
     """A SASL message from the client after the first."""
 
-    identifier = b"p"
     data: bytes = b""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Annotated, Self
 
-from .._wire import Reader, Writer
-from ._base import BackendMessage, CommonMessage, FrontendMessage, OpaqueData
+from .._wire import INT8, INT16, Reader, Writer
+from ._base import BackendMessage, CommonMessage, FrontendMessage, OpaqueData, message
 
 __all__ = [
     "CopyBothResponse",
@@ -22,8 +22,8 @@ __all__ = [
 class _CopyResponse(BackendMessage):
     """Overall format (0 text, 1 binary) and a format code per column."""
 
-    overall_format: int = 0
-    col_formats: list[int] = field(default_factory=list)
+    overall_format: Annotated[int, INT8] = 0
+    col_formats: list[Annotated[int, INT16]] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
         # Int8 on the wire and read back signed: byte1 would accept 128..255,
@@ -38,47 +38,37 @@ class _CopyResponse(BackendMessage):
         return cls(overall_format=overall, col_formats=r.int16_array(r.uint16()))
 
 
-@dataclass(slots=True)
+@message(b"G")
 class CopyInResponse(_CopyResponse):
     """The server is ready to receive COPY data from the client."""
 
-    identifier = b"G"
 
-
-@dataclass(slots=True)
+@message(b"H")
 class CopyOutResponse(_CopyResponse):
     """The server is about to send COPY data."""
 
-    identifier = b"H"
 
-
-@dataclass(slots=True)
+@message(b"W")
 class CopyBothResponse(_CopyResponse):
     """COPY data flows both ways (streaming replication)."""
 
-    identifier = b"W"
 
-
-@dataclass(slots=True)
+@message(b"d", long=True)
 class CopyData(OpaqueData, CommonMessage):
     """A chunk of COPY data, in either direction."""
 
-    identifier = b"d"
     data: bytes = b""
 
 
-@dataclass(slots=True)
+@message(b"c", small=True)
 class CopyDone(CommonMessage):
     """The sender has no more COPY data."""
 
-    identifier = b"c"
 
-
-@dataclass(slots=True)
+@message(b"f", small=True)
 class CopyFail(FrontendMessage):
     """The client aborts COPY FROM STDIN with ``error_message``."""
 
-    identifier = b"f"
     error_message: str = ""
 
     def _write(self, w: Writer) -> None:

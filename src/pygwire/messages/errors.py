@@ -12,7 +12,7 @@ from typing import Self, overload
 
 from .._wire import Reader, Writer
 from ..constants import ErrorField
-from ._base import BackendMessage
+from ._base import BackendMessage, message
 
 __all__ = ["ErrorResponse", "NoticeResponse"]
 
@@ -49,6 +49,8 @@ class _Required(_Field):
 
 @dataclass(slots=True)
 class _FieldsMessage(BackendMessage):
+    """ErrorResponse and NoticeResponse: the fields and their accessors."""
+
     fields: dict[str, str] = field(default_factory=dict)
 
     severity = _Required(ErrorField.SEVERITY, "ERROR, FATAL, NOTICE, ... (localized).")
@@ -94,15 +96,11 @@ class _FieldsMessage(BackendMessage):
         return cls(fields=fields)
 
 
-@dataclass(slots=True)
+@message(b"E", long=True)
 class ErrorResponse(_FieldsMessage):
     """An error; the current command (or with FATAL, the session) is over."""
 
-    identifier = b"E"
 
-
-@dataclass(slots=True)
+@message(b"N", long=True)
 class NoticeResponse(_FieldsMessage):
     """A warning or notice; may arrive at any time."""
-
-    identifier = b"N"

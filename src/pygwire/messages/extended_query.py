@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Annotated, Self
 
-from .._framing import _LEN_PREFIX, _NULL
-from .._wire import Reader, Writer, fast_utf8
+from .._wire import INT16, INT32, UINT32, Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH
-from ._base import BackendMessage, FrontendMessage
+from ._base import BackendMessage, FrontendMessage, frame, header, message
 
 _I32 = struct.Struct("!i")
-_FRAME_HEAD = struct.Struct("!BI").pack  # identifier and length word
+_NULL = b"\xff\xff\xff\xff"
+# Length words of values shorter than 1 KiB, made once: a list lookup is
+# cheaper than converting an int per value.
+_LEN_PREFIX = [n.to_bytes(4, "big") for n in range(1024)]
 _KINDS = {0x53: "S", 0x50: "P"}
 # Precompiled "n Int16s" / "n UInt32s" layouts for the usual small lists
 # (format codes, parameter types).
@@ -47,14 +49,6 @@ def _int16s_wire(values: object) -> bytes | None:
     return n.to_bytes(2, "big") + _INT16_ARRAYS[n].pack(*values)
 
 
-def _frame(identifier: bytes, body: bytes) -> bytes | None:
-    """Fast path: identifier and length word in front of ``body``."""
-    size = len(body) + 4
-    if size > MAX_MESSAGE_LENGTH:
-        return None
-    return identifier + size.to_bytes(4, "big") + body
-
-
 # NUL checks below test ``0 in data`` for the reason given in Writer.cstring.
 _EXECUTE_ALL = b"E\0\0\0\x09\0\0\0\0\0"
 _ONE_FORMAT = (b"\0\x01\0\0", b"\0\x01\0\x01")
@@ -77,14 +71,13 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
+@message(b"P")
 class Parse(FrontendMessage):
     """Prepare ``query`` as ``statement`` ("" is the unnamed statement)."""
 
-    identifier = b"P"
     statement: str = ""
     query: str = ""
-    param_types: list[int] = field(default_factory=list)
+    param_types: list[Annotated[int, UINT32]] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
         w.cstring(self.statement, "statement")
@@ -103,7 +96,7 @@ class Parse(FrontendMessage):
         body = b"".join(
             (statement, b"\0", query, b"\0", n.to_bytes(2, "big"), _UINT32_ARRAYS[n].pack(*types))
         )
-        return _frame(b"P", body)
+        return frame(b"P", body)
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
@@ -132,16 +125,15 @@ class Parse(FrontendMessage):
         return cls._parse_strict(buf, start, end)
 
 
-@dataclass(slots=True)
+@message(b"B")
 class Bind(FrontendMessage):
     """Bind parameter values to ``statement``, creating ``portal``."""
 
-    identifier = b"B"
     portal: str = ""
     statement: str = ""
-    param_formats: list[int] = field(default_factory=list)
+    param_formats: list[Annotated[int, INT16]] = field(default_factory=list)
     param_values: list[bytes | None] = field(default_factory=list)
-    result_formats: list[int] = field(default_factory=list)
+    result_formats: list[Annotated[int, INT16]] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
         w.cstring(self.portal, "portal")
@@ -182,7 +174,7 @@ class Bind(FrontendMessage):
         if size > MAX_MESSAGE_LENGTH - 4:  # before anything is joined
             return None
         parts.append(results)
-        return _FRAME_HEAD(0x42, size + 4) + b"".join(parts)
+        return header(b"B", size + 4) + b"".join(parts)
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
@@ -280,27 +272,22 @@ class _KindAndName(FrontendMessage):
         return cls._parse_strict(buf, start, end)
 
 
-@dataclass(slots=True)
+@message(b"D", small=True)
 class Describe(_KindAndName):
     """Ask for the description of a prepared statement or portal."""
 
-    identifier = b"D"
 
-
-@dataclass(slots=True)
+@message(b"C", small=True)
 class Close(_KindAndName):
     """Close a prepared statement or portal."""
 
-    identifier = b"C"
 
-
-@dataclass(slots=True)
+@message(b"E", small=True)
 class Execute(FrontendMessage):
     """Run ``portal``; ``max_rows`` 0 fetches every row."""
 
-    identifier = b"E"
     portal: str = ""
-    max_rows: int = 0
+    max_rows: Annotated[int, INT32] = 0
 
     def _write(self, w: Writer) -> None:
         w.cstring(self.portal, "portal")
@@ -318,7 +305,7 @@ class Execute(FrontendMessage):
         name = fast_utf8(portal)
         if name is None:
             return None
-        return _frame(b"E", name + b"\0" + max_rows.to_bytes(4, "big", signed=True))
+        return frame(b"E", name + b"\0" + max_rows.to_bytes(4, "big", signed=True))
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
@@ -338,55 +325,46 @@ class Execute(FrontendMessage):
         return cls._parse_strict(buf, start, end)
 
 
-@dataclass(slots=True)
+@message(b"S", small=True)
 class Sync(FrontendMessage):
     """End of an extended-query batch: commit or roll back, then ReadyForQuery."""
 
-    identifier = b"S"
 
-
-@dataclass(slots=True)
+@message(b"H", small=True)
 class Flush(FrontendMessage):
     """Ask the server to send what it has buffered."""
 
-    identifier = b"H"
 
-
-@dataclass(slots=True)
+@message(b"1")
 class ParseComplete(BackendMessage):
-    identifier = b"1"
+    """The statement was parsed (the answer to Parse)."""
 
 
-@dataclass(slots=True)
+@message(b"2")
 class BindComplete(BackendMessage):
-    identifier = b"2"
+    """The portal was created (the answer to Bind)."""
 
 
-@dataclass(slots=True)
+@message(b"3")
 class CloseComplete(BackendMessage):
-    identifier = b"3"
+    """The statement or portal was closed (the answer to Close)."""
 
 
-@dataclass(slots=True)
+@message(b"n")
 class NoData(BackendMessage):
     """The described statement or portal returns no rows."""
 
-    identifier = b"n"
 
-
-@dataclass(slots=True)
+@message(b"s")
 class PortalSuspended(BackendMessage):
     """Execute's row limit was reached before the portal was exhausted."""
 
-    identifier = b"s"
 
-
-@dataclass(slots=True)
+@message(b"t", long=True)
 class ParameterDescription(BackendMessage):
     """The parameter types of a described statement."""
 
-    identifier = b"t"
-    type_oids: list[int] = field(default_factory=list)
+    type_oids: list[Annotated[int, UINT32]] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
         w.uint32_array(self.type_oids, "type_oids")

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Self
+from dataclasses import field
+from typing import Annotated, Self
 
-from .._wire import Reader, Writer
-from ._base import BackendMessage, FrontendMessage
+from .._wire import INT16, UINT32, Reader, Writer
+from ._base import BackendMessage, FrontendMessage, message
 
 __all__ = ["FunctionCall", "FunctionCallResponse", "Terminate"]
 
 
-@dataclass(slots=True)
+@message(b"F")
 class FunctionCall(FrontendMessage):
     """Call the function ``function_oid`` (the legacy fast-path interface)."""
 
-    identifier = b"F"
-    function_oid: int = 0
-    arg_formats: list[int] = field(default_factory=list)
+    function_oid: Annotated[int, UINT32] = 0
+    arg_formats: list[Annotated[int, INT16]] = field(default_factory=list)
     arguments: list[bytes | None] = field(default_factory=list)
-    result_format: int = 0
+    result_format: Annotated[int, INT16] = 0
 
     def _write(self, w: Writer) -> None:
         w.uint32(self.function_oid, "function_oid")
@@ -35,11 +34,10 @@ class FunctionCall(FrontendMessage):
         return cls(function_oid=oid, arg_formats=formats, arguments=args, result_format=r.int16())
 
 
-@dataclass(slots=True)
+@message(b"V", long=True)
 class FunctionCallResponse(BackendMessage):
     """The result of a FunctionCall; ``None`` is SQL NULL."""
 
-    identifier = b"V"
     result: bytes | None = None
 
     def _write(self, w: Writer) -> None:
@@ -50,8 +48,6 @@ class FunctionCallResponse(BackendMessage):
         return cls(result=r.value())
 
 
-@dataclass(slots=True)
+@message(b"X", small=True)
 class Terminate(FrontendMessage):
     """The client is closing the connection."""
-
-    identifier = b"X"

@@ -6,14 +6,14 @@ they live here because the simple-query flow introduces them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import NamedTuple, Self
 
 from .. import _framing
 from .._wire import Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH, TransactionStatus
 from ..exceptions import DecodingError
-from ._base import BackendMessage, FrontendMessage, PGMessage
+from ._base import BackendMessage, FrontendMessage, PGMessage, message
 
 __all__ = [
     "CommandComplete",
@@ -26,11 +26,10 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
+@message(b"Q")
 class Query(FrontendMessage):
     """A simple query: one or more SQL statements separated by semicolons."""
 
-    identifier = b"Q"
     query_string: str = ""
 
     def _write(self, w: Writer) -> None:
@@ -65,11 +64,10 @@ class FieldDescription(NamedTuple):
     format_code: int = 0
 
 
-@dataclass(slots=True)
+@message(b"T", long=True)
 class RowDescription(BackendMessage):
     """The columns of the rows that follow."""
 
-    identifier = b"T"
     fields: list[FieldDescription] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
@@ -93,7 +91,8 @@ class RowDescription(BackendMessage):
         return cls._parse_strict(buf, start, end) if fields is None else cls(fields)
 
 
-class DataRow(BackendMessage):
+@message(b"D", long=True, parser=_framing.data_row_parser)
+class DataRow(_framing.RowSlots, BackendMessage):
     """One row of a result; ``None`` stands for SQL NULL.
 
     A row from a stream decoder keeps its payload and splits it into
@@ -105,8 +104,7 @@ class DataRow(BackendMessage):
     desynchronise the stream.
     """
 
-    __slots__ = ("_columns", "_raw")
-    identifier = b"D"
+    __slots__ = ()
 
     def __init__(self, columns: list[bytes | None] | None = None) -> None:
         # The payload while the row is not split (_raw not None), then the
@@ -114,8 +112,13 @@ class DataRow(BackendMessage):
         self._columns: list[bytes | None] | None = [] if columns is None else columns
         self._raw: bytes | None = None
 
-    #: The values (set below: a descriptor from the hot-path module).
-    columns: list[bytes | None]
+    #: The values; None stands for SQL NULL.  (A descriptor from the
+    #: hot-path module, which splits a decoded row on first access.)
+    columns: list[bytes | None] = _framing.data_row_columns(_framing.RowSlots)
+
+    #: The hottest encoder, from the hot-path module; values it does not
+    #: take go to the validating encoder.
+    to_wire = _framing.data_row_to_wire(_framing.RowSlots, PGMessage.to_wire)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -132,8 +135,6 @@ class DataRow(BackendMessage):
         except DecodingError as exc:
             return f"DataRow(<malformed: {exc.reason}>, payload={self._raw!r})"
 
-    # to_wire is set below: the hottest encoder, from the hot-path module.
-
     def encode_into(self, buf: bytearray) -> None:
         buf += self.to_wire()  # an invalid row raises before anything is appended
 
@@ -146,26 +147,11 @@ class DataRow(BackendMessage):
         r.pos = r.end
         return cls(cols)
 
-    @classmethod
-    def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        return cls._stream_parser()(buf, start, end)  # type: ignore[no-any-return]
 
-    @classmethod
-    def _stream_parser(cls) -> _framing.Parser:
-        # Built by the hot-path module, which makes rows without a call per
-        # row into Python when compiled.
-        return _framing.data_row_parser(cls)
-
-
-DataRow.columns = _framing.data_row_columns(DataRow)
-DataRow.to_wire = _framing.data_row_to_wire(DataRow, PGMessage.to_wire)  # type: ignore[method-assign,assignment]
-
-
-@dataclass(slots=True)
+@message(b"C")
 class CommandComplete(BackendMessage):
     """A statement finished; ``tag`` is e.g. ``"SELECT 3"`` or ``"INSERT 0 1"``."""
 
-    identifier = b"C"
     tag: str = ""
 
     def _write(self, w: Writer) -> None:
@@ -181,18 +167,15 @@ class CommandComplete(BackendMessage):
         return cls._parse_strict(buf, start, end) if text is None else cls(text)
 
 
-@dataclass(slots=True)
+@message(b"I")
 class EmptyQueryResponse(BackendMessage):
     """Answers an empty query string in place of CommandComplete."""
 
-    identifier = b"I"
 
-
-@dataclass(slots=True)
+@message(b"Z")
 class ReadyForQuery(BackendMessage):
     """The server is ready for a new query cycle."""
 
-    identifier = b"Z"
     status: TransactionStatus = TransactionStatus.IDLE
 
     def _write(self, w: Writer) -> None:

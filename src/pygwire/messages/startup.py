@@ -8,13 +8,13 @@ SSLRequest and GSSENCRequest are Enums, as users compare them by identity.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Self
+from dataclasses import field
+from typing import Annotated, Self
 
-from .._wire import Reader, Writer
+from .._wire import INT32, UINT32, Reader, Writer
 from ..constants import MAX_CANCEL_KEY_LENGTH, MessageDirection, StartupRequestCode
 from ..exceptions import DecodingError, EncodingError
-from ._base import FrontendMessage, SpecialMessage, _check_fields
+from ._base import FrontendMessage, SpecialMessage, check_fields, message
 
 __all__ = [
     "CancelRequest",
@@ -33,7 +33,7 @@ def _expect_code(r: Reader, code: int) -> None:
         r.fail(f"request code {got} is not {code}", at=r.pos - 4)
 
 
-@dataclass(slots=True)
+@message()  # any 3.x version: the decoder dispatches on the major number
 class StartupMessage(SpecialMessage, FrontendMessage):
     """Opens a session: protocol version and parameters (user, database, ...).
 
@@ -42,7 +42,7 @@ class StartupMessage(SpecialMessage, FrontendMessage):
     """
 
     params: dict[str, str] = field(default_factory=dict)
-    protocol_version: int = StartupRequestCode.V3_0
+    protocol_version: Annotated[int, UINT32] = StartupRequestCode.V3_0
 
     def _write(self, w: Writer) -> None:
         version = self.protocol_version
@@ -80,7 +80,7 @@ class StartupMessage(SpecialMessage, FrontendMessage):
         return cls(params=params, protocol_version=version)
 
 
-@dataclass(slots=True)
+@message(code=StartupRequestCode.SSL_REQUEST)
 class SSLRequest(SpecialMessage, FrontendMessage):
     """Asks the server to switch to TLS; it answers with one byte."""
 
@@ -93,7 +93,7 @@ class SSLRequest(SpecialMessage, FrontendMessage):
         return cls()
 
 
-@dataclass(slots=True)
+@message(code=StartupRequestCode.GSSENC_REQUEST)
 class GSSEncRequest(SpecialMessage, FrontendMessage):
     """Asks the server to switch to GSSAPI encryption; it answers with one byte."""
 
@@ -106,14 +106,14 @@ class GSSEncRequest(SpecialMessage, FrontendMessage):
         return cls()
 
 
-@dataclass(slots=True)
+@message(code=StartupRequestCode.CANCEL_REQUEST)
 class CancelRequest(SpecialMessage, FrontendMessage):
     """Sent on a new connection to cancel the query of another backend.
 
     ``secret_key`` is 4 bytes in protocol 3.0 and up to 256 bytes in 3.2.
     """
 
-    process_id: int = 0
+    process_id: Annotated[int, INT32] = 0
     secret_key: bytes = b"\0\0\0\0"
 
     def _write(self, w: Writer) -> None:
@@ -156,6 +156,7 @@ class _OneByteReply(SpecialMessage, enum.Enum):
         raise DecodingError(cls.__name__, 0, f"unexpected reply {data!r}")
 
 
+@message()
 class SSLResponse(_OneByteReply):
     """The server's one-byte answer to SSLRequest."""
 
@@ -163,6 +164,7 @@ class SSLResponse(_OneByteReply):
     NOT_SUPPORTED = b"N"
 
 
+@message()
 class GSSEncResponse(_OneByteReply):
     """The server's one-byte answer to GSSENCRequest."""
 
@@ -176,7 +178,7 @@ SSLResponse.direction = MessageDirection.BACKEND
 GSSEncResponse.direction = MessageDirection.BACKEND
 
 
-@dataclass(slots=True)
+@message()
 class DirectSSLHandshake(SpecialMessage, FrontendMessage):
     """A TLS handshake where a startup packet was expected (direct SSL).
 
@@ -195,7 +197,7 @@ class DirectSSLHandshake(SpecialMessage, FrontendMessage):
         return self.data if type(self.data) is bytes else None
 
     def _encode_validated(self, buf: bytearray) -> None:
-        problem = _check_fields(self)
+        problem = check_fields(self)
         if problem is not None:
             raise EncodingError(type(self).__name__, *problem)
         buf += memoryview(self.data)

@@ -3,12 +3,12 @@ cancellation keys and protocol version negotiation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Self
+from dataclasses import field
+from typing import Annotated, Self
 
-from .._wire import Reader, Writer
+from .._wire import INT32, Reader, Writer
 from ..constants import MAX_CANCEL_KEY_LENGTH
-from ._base import BackendMessage
+from ._base import BackendMessage, message
 
 __all__ = [
     "BackendKeyData",
@@ -18,11 +18,10 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
+@message(b"S")
 class ParameterStatus(BackendMessage):
     """The current value of a run-time parameter (server_version, TimeZone...)."""
 
-    identifier = b"S"
     name: str = ""
     value: str = ""
 
@@ -36,7 +35,7 @@ class ParameterStatus(BackendMessage):
         return cls(name=name, value=r.cstring())
 
 
-@dataclass(slots=True)
+@message(b"K")
 class BackendKeyData(BackendMessage):
     """Process id and secret key for CancelRequest.
 
@@ -44,8 +43,7 @@ class BackendKeyData(BackendMessage):
     bytes (PostgreSQL 18 sends 32).
     """
 
-    identifier = b"K"
-    process_id: int = 0
+    process_id: Annotated[int, INT32] = 0
     secret_key: bytes = b"\0\0\0\0"
 
     def _write(self, w: Writer) -> None:
@@ -62,12 +60,11 @@ class BackendKeyData(BackendMessage):
         return cls(process_id=pid, secret_key=r.rest())
 
 
-@dataclass(slots=True)
+@message(b"A", long=True)
 class NotificationResponse(BackendMessage):
     """A NOTIFY delivered to a listening session."""
 
-    identifier = b"A"
-    process_id: int = 0
+    process_id: Annotated[int, INT32] = 0
     channel: str = ""
     payload: str = ""
 
@@ -83,7 +80,7 @@ class NotificationResponse(BackendMessage):
         return cls(process_id=pid, channel=channel, payload=r.cstring())
 
 
-@dataclass(slots=True)
+@message(b"v")
 class NegotiateProtocolVersion(BackendMessage):
     """The server's newest supported minor version and the ``_pq_.`` options
     it did not recognise.
@@ -96,7 +93,6 @@ class NegotiateProtocolVersion(BackendMessage):
     accepted too.
     """
 
-    identifier = b"v"
     newest_minor: int = 0
     unrecognized: list[str] = field(default_factory=list)
 
