@@ -257,7 +257,7 @@ def is_empty(sql: str, *, standard_conforming_strings: bool = True) -> bool:
     PostgreSQL answers such a query with EmptyQueryResponse.  Raises
     :class:`SqlSyntaxError` for an unterminated comment or quote.
     """
-    return all(kind == ";" for kind, _, _ in _tokens(sql, standard_conforming_strings))
+    return not statement_spans(sql, standard_conforming_strings=standard_conforming_strings)
 
 
 def command_keyword(statement: str, *, standard_conforming_strings: bool = True) -> str | None:
