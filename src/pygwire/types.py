@@ -855,6 +855,8 @@ def _numeric_to_binary(value: object) -> bytes:
     if exponent > 0:
         text += "0" * exponent
         exponent = 0
+    elif len(text) < -exponent:
+        text = "0" * (-exponent - len(text)) + text  # 1E-4: the point is left of the digits
     int_part, frac_part = text[: len(text) + exponent], text[len(text) + exponent :]
     int_part = int_part.lstrip("0")
     # Group the decimal digits in fours around the point: base-10000 digits.
