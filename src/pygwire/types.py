@@ -613,7 +613,12 @@ def _float_from_text(text: str, single: bool) -> float:
         _syntax(text)
     negative = m["sign"] == "-"
     if m["nan"] is not None:
-        return math.nan
+        if m["nan"].endswith(")") and not m["nan"].endswith("()"):
+            # glibc's strtod puts the digits of nan(...) into the NaN's
+            # payload, which the server then sends on; not reproduced.
+            _bad(f"NaN payloads are not supported: {text.strip(_WS)!r}", "0A000")
+        # The sign survives in a NaN's bits, and the server keeps it.
+        return -math.nan if negative else math.nan
     if m["inf"] is not None:
         return -math.inf if negative else math.inf
     if m["dec"] is not None:
@@ -732,6 +737,10 @@ _NUMERIC_NAN, _NUMERIC_PINF, _NUMERIC_NINF = 0xC000, 0xD000, 0xF000
 _NUMERIC_MAX_INT_DIGITS = 131072  # weight <= 32767 in base-10000 digits
 _NUMERIC_MAX_DSCALE = 0x3FFF
 _NBASE = 10000
+# ndigits, weight, sign, dscale.  The digit count is unsigned: the widest
+# numeric has 36864 base-10000 digits, and the server sends that count in
+# 16 bits and reads it back unsigned.
+_NUMERIC_HEAD = "!HhHH"
 
 _NUMERIC_SPECIAL_RE = re.compile(
     r"[ \t\n\r\v\f]*(?:(?P<nan>[nN][aA][nN])"
@@ -842,12 +851,12 @@ def _numeric_from_text(text: str) -> Decimal:
 def _numeric_to_binary(value: object) -> bytes:
     assert isinstance(value, Decimal)
     if value.is_nan():
-        return struct.pack("!hhHH", 0, 0, _NUMERIC_NAN, 0)
+        return struct.pack(_NUMERIC_HEAD, 0, 0, _NUMERIC_NAN, 0)
     if value.is_infinite():
         # numeric_send reports a display scale of 32 for the infinities (a
         # by-product of how the server stores them); clients ignore it, and
         # sending the same keeps the bytes identical to PostgreSQL's.
-        return struct.pack("!hhHH", 0, 0, _NUMERIC_NINF if value < 0 else _NUMERIC_PINF, 32)
+        return struct.pack(_NUMERIC_HEAD, 0, 0, _NUMERIC_NINF if value < 0 else _NUMERIC_PINF, 32)
     sign, digit_tuple, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     dscale = max(0, -exponent)
@@ -875,16 +884,18 @@ def _numeric_to_binary(value: object) -> bytes:
         end -= 1
     groups = groups[start:end]
     if not groups:
-        return struct.pack("!hhHH", 0, 0, _NUMERIC_POS, dscale)
-    head = struct.pack("!hhHH", len(groups), weight, _NUMERIC_NEG if sign else _NUMERIC_POS, dscale)
+        return struct.pack(_NUMERIC_HEAD, 0, 0, _NUMERIC_POS, dscale)
+    head = struct.pack(
+        _NUMERIC_HEAD, len(groups), weight, _NUMERIC_NEG if sign else _NUMERIC_POS, dscale
+    )
     return head + struct.pack(f"!{len(groups)}h", *groups)
 
 
 def _numeric_from_binary(data: bytes) -> Decimal:
     if len(data) < 8:
         _bad(f"numeric needs at least 8 bytes, got {len(data)}", "22P03")
-    ndigits, weight, sign, dscale = struct.unpack_from("!hhHH", data)
-    if ndigits < 0 or len(data) != 8 + 2 * ndigits:
+    ndigits, weight, sign, dscale = struct.unpack_from(_NUMERIC_HEAD, data)
+    if len(data) != 8 + 2 * ndigits:
         _bad(f"{ndigits} digits do not match {len(data)} bytes", "22P03")
     digits = struct.unpack_from(f"!{ndigits}h", data, 8)
     if any(not 0 <= d < _NBASE for d in digits):
@@ -1611,7 +1622,7 @@ def _interval_from_text(text: str) -> Interval:
     if not s:
         _bad(f"invalid input syntax for type interval: {text!r}", "22007")
     bare = re.fullmatch(r"([+-]?[0-9]{1,19})(?:\.([0-9]{0,6}))?", s)
-    if bare is not None:
+    if bare is not None and not negate:
         # A lone number is seconds.
         acc.add(2, _scaled_fraction(bare[1], bare[2], _USECS_PER_SEC))
     else:
@@ -1624,7 +1635,8 @@ def _interval_from_text(text: str) -> Interval:
                 acc.claim("hour", "minute", "second", "millisecond", "microsecond")
                 hours, minutes = int(m["th"]), int(m["tm"])
                 seconds = int(m["ts"] or 0)
-                if minutes > 59 or seconds > 59:
+                # PostgreSQL allows a leap second here, not a 60th minute.
+                if minutes > 59 or seconds > 60:
                     _bad("interval field value out of range", "22015")
                 if hours > _I64_MAX // _USECS_PER_HOUR:
                     _bad("interval field value out of range", "22015")
@@ -1781,7 +1793,11 @@ def _json_check_strings(value: object, jsonb: bool) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            _utf8(item)
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    _bad("a lone surrogate escape (\\ud800-\\udfff) has no UTF-8 form", "22P02")
             if jsonb and "\x00" in item:
                 _bad("unsupported Unicode escape sequence \\u0000", "22P05")
         elif isinstance(item, list):
@@ -2071,6 +2087,8 @@ def _array_parse_text(text: str) -> list[str | None]:
             _bad("multidimensional arrays are not supported", "0A000")
         return []  # "{{}}" and the like are empty arrays
     if upper is not None:
+        if upper < lower:
+            _bad("upper bound cannot be less than lower bound", "2202E")
         if upper - lower + 1 != len(items):
             _bad("malformed array literal: dimensions do not match the elements", "22P02")
         if lower != 1 and items:
