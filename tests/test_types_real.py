@@ -23,7 +23,8 @@ import random
 import struct
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import psycopg
 import pytest
@@ -219,6 +220,10 @@ F64_EDGES = [
     123456789.123456789,
     4.35,
     0.3,
+    # repr() prints these one digit shorter, on a halfway point.
+    3.152519739159347e16,
+    3.092535278770144e18,
+    8.71910791804678e16,
 ]
 F32_EDGES = [
     _f32(x)
@@ -660,6 +665,41 @@ def test_random_float4(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
         [[encode(x, Oid.FLOAT4).decode() for x in values]],
     )
     assert [r[0] for r in cur.fetchall()] == [struct.pack("!f", x) for x in values]
+
+
+def test_float_text_near_halfway_points(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
+    # Decimal texts at, just above and just below the exact point halfway
+    # between two neighbouring floats: rounding must go the server's way.
+    rng = random.Random(RNG_SEED + 8)
+    for width, name, oid in ((32, "float4", Oid.FLOAT4), (64, "float8", Oid.FLOAT8)):
+        texts: list[str] = []
+        with localcontext() as ctx:
+            # Enough digits for every halfway point exactly (they are dyadic).
+            ctx.prec = 2000
+            _halfway_texts(rng, width, 1500, texts)
+        cur.execute(
+            f"select {name}send(t::{name})"
+            " from unnest(%s::text[]) with ordinality u(t, i) order by i",
+            [texts],
+        )
+        for text, (binary,) in zip(texts, cur.fetchall(), strict=True):
+            assert encode(decode(text.encode(), oid), oid, 1) == binary, (name, text)
+
+
+def _halfway_texts(rng: random.Random, width: int, count: int, texts: list[str]) -> None:
+    """Appends texts at and near halfway points between floats of ``width`` bits."""
+    fmt, mask = ("!f", 2**31) if width == 32 else ("!d", 2**63)
+    goal = len(texts) + count
+    while len(texts) < goal:
+        bits = rng.randrange(mask - 1)
+        x = struct.unpack(fmt, bits.to_bytes(width // 8, "big"))[0]
+        y = struct.unpack(fmt, (bits + 1).to_bytes(width // 8, "big"))[0]
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        exact = (Fraction(x) + Fraction(y)) / 2
+        mid = Decimal(exact.numerator) / Decimal(exact.denominator)
+        nudge = Decimal(10) ** (mid.adjusted() - rng.randint(30, 120))
+        texts.append(str(rng.choice([mid, mid + nudge, mid - nudge])))
 
 
 def _random_decimal(rng: random.Random) -> Decimal:

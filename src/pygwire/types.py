@@ -413,7 +413,13 @@ def _int_codec_parts(
         return str(value)
 
     def from_text(text: str) -> int:
-        value = _parse_int(text)
+        # Plain decimal digits, what servers and drivers send, skip the full
+        # grammar (int() alone would also take underscores and non-ASCII digits).
+        body = text[1:] if text[:1] == "-" else text
+        if body.isdigit() and body.isascii() and len(body) <= 18:
+            value: int | None = int(text)
+        else:
+            value = _parse_int(text)
         if value is None:
             _syntax(text)
         if not lo <= value <= hi:
