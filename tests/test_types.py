@@ -1003,6 +1003,25 @@ def test_decoding_garbage_raises_only_value_decode_error(oid: int, data: bytes, 
         decode(data, oid, fmt)
 
 
+# Characters that mean something to one input syntax or another.
+_SYNTAX = st.text(
+    alphabet='0123456789_-+.:eExXoObBpP {}[]=,"\\\tTZzNULinfaty@PYMWDHS()é\x0b', max_size=30
+)
+
+
+@settings(max_examples=150)
+@given(text=_SYNTAX)
+@pytest.mark.parametrize("oid", sorted(Oid))
+def test_decoding_text_garbage_raises_only_value_decode_error(oid: int, text: str) -> None:
+    with contextlib.suppress(ValueDecodeError):
+        decode(text.encode(), oid)
+
+
+def test_decode_wants_bytes() -> None:
+    with pytest.raises(ValueDecodeError):
+        decode("1", Oid.INT4)  # type: ignore[arg-type]
+
+
 @settings(max_examples=200)
 @given(st.text(alphabet='{}",\\ aNUL\t1[]:=-', max_size=20))
 def test_array_text_garbage(text: str) -> None:

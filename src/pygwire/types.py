@@ -34,17 +34,16 @@ float output), ``DateStyle = ISO``, ``TimeZone = UTC``,
 ``IntervalStyle = postgres`` and ``bytea_output = hex``.  Binary format is
 each type's send/recv representation.
 
-Decoding follows PostgreSQL's input functions and refuses what they refuse:
-wrong lengths, trailing bytes and invalid text raise
-:class:`ValueDecodeError`, naming the type and carrying the SQLSTATE
-PostgreSQL reports, so that a server can answer with the same error.  Text
-input for dates, times and intervals is a documented subset of what
-PostgreSQL reads (the ISO forms it prints, and a few common variants); text
-that PostgreSQL would read differently under other settings, or that needs
-the session's time zone rules, is refused rather than guessed.  Encoding
-refuses a value of the wrong Python type or out of the type's range with
-:class:`ValueEncodeError`.  Decisions where PostgreSQL has values Python
-lacks:
+Decoding follows PostgreSQL's input and receive functions and refuses
+what they refuse: wrong lengths, trailing bytes and invalid text raise
+:class:`ValueDecodeError`, which names the type and carries the SQLSTATE
+PostgreSQL reports, so that a server can answer with the same error.
+Encoding refuses a value of the wrong Python type or out of the type's
+range with :class:`ValueEncodeError`.  None is SQL NULL and has no
+encoding (send a NULL column or parameter), except for json and jsonb,
+where it is JSON ``null``.
+
+Decisions where PostgreSQL and Python differ:
 
 * ``infinity`` and ``-infinity`` dates and timestamps decode to
   :attr:`Infinity.POSITIVE` and :attr:`Infinity.NEGATIVE` (and encode
@@ -52,7 +51,36 @@ lacks:
 * Dates and timestamps outside the years 1-9999 (BC dates, years past
   9999) are valid PostgreSQL values that :mod:`datetime` cannot hold:
   decoding them raises :class:`ValueDecodeError` (SQLSTATE 22008), and so
-  does the time ``24:00:00``.
+  does the time ``24:00:00``.  Encoding an aware datetime near those
+  limits still gives the server's text for that instant (``... BC``).
+* timestamp takes naive datetimes, timestamptz aware ones (converted to
+  UTC); the other kind is refused rather than guessed.  timestamptz
+  decodes to datetimes in UTC, and text without an offset is read in UTC,
+  the session time zone assumed here.
+* Text input for date, time, timestamp(tz) and interval is a subset of
+  what PostgreSQL reads: the ISO forms it prints (``2000-01-31``,
+  ``T`` or space before the time, numeric offsets, ``Z``/``UTC``/``GMT``,
+  ``BC``, ``epoch``, ``infinity``) and, for intervals, the postgres style
+  (``1 year -2 days +03:04:05``, with ``@`` and ``ago``) and ISO 8601
+  designators (``P1Y2M3DT4H5M6S``).  Forms whose meaning depends on
+  settings or on time zone rules (``01/02/2000``, ``today``, zone names)
+  and fractional interval units other than seconds and milliseconds are
+  refused (SQLSTATE 22007), never guessed.
+* float4 takes any Python float and rounds it to the nearest float4, as
+  a float8-to-float4 cast does; a value that would become infinite or
+  zero is refused.  ``nan(...)`` with a payload is refused (glibc's
+  strtod keeps the payload, which a Python float would not show).
+* numeric takes Decimal or int; signalling NaN and NaN payloads are
+  refused, negative zero becomes zero and a positive exponent becomes
+  zeros (``1E+3`` is ``1000``), as numeric stores no negative scale.
+* name refuses values of 64 bytes or more on encode; on text input it
+  truncates them to 63 bytes, as PostgreSQL's namein does.
+* json and jsonb read and write through :mod:`json`: non-integer numbers
+  decode to float (one beyond float's range is refused), duplicate keys
+  keep the last value, and a lone surrogate escape (``"\\ud800"``, valid
+  json, not jsonb) is refused, as no UTF-8 string can hold it.  jsonb text
+  is written as the server prints it (keys by length, then bytes;
+  numbers as numeric prints them).
 * One-dimensional arrays only, with lower bound 1 (PostgreSQL's default);
   others raise :class:`ValueDecodeError` (SQLSTATE 0A000).
 """
@@ -1822,6 +1850,8 @@ def _json_parse(text: str, jsonb: bool) -> object:
         _bad(f"invalid input syntax for type json: {exc.msg} at {exc.pos}", "22P02")
     except RecursionError:
         _bad("JSON nested too deeply", "54001")
+    except ValueError as exc:  # any other refusal of the json module
+        _bad(f"invalid input syntax for type json: {exc}", "22P02")
     _json_check_strings(value, jsonb)
     return value
 
@@ -1936,6 +1966,8 @@ class TypeCodec:
         value of the type: wrong length, trailing bytes, invalid text.
         """
         try:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                _wrong_type(data, "bytes")
             raw = bytes(data)
             if format == Format.TEXT:
                 return self._from_text(_from_utf8(raw))
