@@ -80,23 +80,24 @@ _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010
 _CONTINUATION = re.compile(r"(?:[ \t\n\r\v\f]|--[^\n\r]*)*")
 
 
+_COMMENT_MARK = re.compile(r"/\*|\*/")
+_LINE_END = re.compile(r"[\n\r]")
+_QUOTE = re.compile(r"'")
+_QUOTE_OR_BACKSLASH = re.compile(r"['\\]")
+
+
 def _skip_block_comment(sql: str, start: int) -> int:
     """Index after the ``*/`` that closes the comment opened at ``start`` (nesting)."""
     depth = 0
     i = start
-    while True:
-        opening = sql.find("/*", i)
-        closing = sql.find("*/", i)
-        if closing < 0:
-            raise SqlSyntaxError("unterminated /* comment", start)
-        if 0 <= opening < closing:
-            depth += 1
-            i = opening + 2
-        else:
-            depth -= 1
-            i = closing + 2
-            if depth == 0:
-                return i
+    # One search for whichever mark comes first keeps this linear however
+    # many comments a query holds.
+    while (mark := _COMMENT_MARK.search(sql, i)) is not None:
+        i = mark.end()
+        depth += 1 if mark.group() == "/*" else -1
+        if depth == 0:
+            return i
+    raise SqlSyntaxError("unterminated /* comment", start)
 
 
 def _skip_quoted(sql: str, start: int, quote_at: int, backslashes: bool) -> int:
@@ -109,9 +110,12 @@ def _skip_quoted(sql: str, start: int, quote_at: int, backslashes: bool) -> int:
     """
     i = quote_at + 1
     n = len(sql)
+    special = _QUOTE_OR_BACKSLASH if backslashes else _QUOTE
     while True:
-        if i >= n:
+        found = special.search(sql, i)
+        if found is None:
             raise SqlSyntaxError("unterminated quoted string", start)
+        i = found.start()
         c = sql[i]
         if c == "'":
             if sql.startswith("'", i + 1):
@@ -124,10 +128,9 @@ def _skip_quoted(sql: str, start: int, quote_at: int, backslashes: bool) -> int:
                 i = j + 1
                 continue
             return i + 1
-        if c == "\\" and backslashes:
-            i += 2
-            continue
-        i += 1
+        i += 2  # a backslash escapes the next character
+        if i > n:
+            raise SqlSyntaxError("unterminated quoted string", start)
 
 
 def _tokens(sql: str, standard_conforming_strings: bool) -> Iterator[tuple[str, int, int]]:
@@ -144,8 +147,8 @@ def _tokens(sql: str, standard_conforming_strings: bool) -> Iterator[tuple[str, 
         if c in _SPACE:
             i += 1
         elif c == "-" and sql.startswith("--", i):
-            ends = [p for p in (sql.find("\n", i), sql.find("\r", i)) if p >= 0]
-            i = min(ends) if ends else n
+            line_end = _LINE_END.search(sql, i)
+            i = n if line_end is None else line_end.start()
         elif c == "/" and sql.startswith("/*", i):
             i = _skip_block_comment(sql, i)
         elif c == ";":
