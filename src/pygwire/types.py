@@ -1047,12 +1047,15 @@ def _bytea_to_text(value: object) -> str:
 
 _HEX_SKIP = " \t\n\r"  # hex_decode skips these between digit pairs
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_HEX_ONLY = re.compile(r"[0-9a-fA-F]*")
 
 
 def _bytea_from_text(text: str) -> bytes:
     if text.startswith("\\x"):
-        out = bytearray()
         body = text[2:]
+        if _HEX_ONLY.fullmatch(body) and len(body) % 2 == 0:
+            return bytes.fromhex(body)  # the usual case, without a loop
+        out = bytearray()
         i = 0
         while i < len(body):
             if body[i] in _HEX_SKIP:
