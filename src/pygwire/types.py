@@ -352,9 +352,21 @@ _F32 = struct.Struct("!f")
 _F64 = struct.Struct("!d")
 
 
+def _check_length(data: bytes, size: int) -> None:
+    """A fixed-size binary value must be exactly ``size`` bytes.
+
+    The server reads a value that is too short past its end, which it
+    reports as a protocol violation (08P01); one that is too long leaves
+    bytes over, an invalid binary representation (22P03).
+    """
+    if len(data) < size:
+        _bad(f"insufficient data left in message: {size} bytes needed, {len(data)} sent", "08P01")
+    if len(data) > size:
+        _bad(f"incorrect binary data format: {len(data) - size} bytes too many", "22P03")
+
+
 def _unpack(st: struct.Struct, data: bytes) -> int:
-    if len(data) != st.size:
-        _bad(f"expected {st.size} bytes, got {len(data)}", "22P03")
+    _check_length(data, st.size)
     return int(st.unpack(data)[0])
 
 
@@ -390,8 +402,7 @@ def _bool_from_text(text: str) -> bool:
 
 
 def _bool_from_binary(data: bytes) -> bool:
-    if len(data) != 1:
-        _bad(f"expected 1 byte, got {len(data)}", "22P03")
+    _check_length(data, 1)
     # boolrecv takes any non-zero byte as true.
     return data[0] != 0
 
@@ -402,18 +413,22 @@ def _bool_from_binary(data: bytes) -> bool:
 
 # PostgreSQL 16+ integer input: decimal with single underscores between
 # digits, or 0x / 0o / 0b with an underscore allowed before any digit.
+# Matched as a prefix: the server reads the digits first (an overflow there
+# is reported as such) and only then finds junk after them.
 _INT_RE = re.compile(
     r"[ \t\n\r\v\f]*([+-]?)(?:"
     r"0[xX]((?:_?[0-9a-fA-F])+)|0[oO]((?:_?[0-7])+)|0[bB]((?:_?[01])+)|([0-9]+(?:_[0-9]+)*)"
-    r")[ \t\n\r\v\f]*"
+    r")"
 )
 
 
-def _parse_int(text: str) -> int | None:
-    """The integer PostgreSQL reads, or None for bad syntax; big ones are capped."""
-    m = _INT_RE.fullmatch(text)
+def _parse_int(text: str) -> tuple[int, bool] | None:
+    """The integer PostgreSQL reads (big ones capped), and whether only
+    whitespace follows it; None if no integer starts the text."""
+    m = _INT_RE.match(text)
     if m is None:
         return None
+    clean = not text[m.end() :].strip(_WS)
     sign, hexd, octd, bind, decd = m.groups()
     for digits, base, bits in ((hexd, 16, 4), (octd, 8, 3), (bind, 2, 1), (decd, 10, 0)):
         if digits is None:
@@ -423,7 +438,7 @@ def _parse_int(text: str) -> int | None:
         # it avoids converting huge strings (and int()'s digit limit).
         too_long = len(digits) > 25 if base == 10 else len(digits) * bits > 80
         value = 2**80 if too_long else int(digits, base)
-        return -value if sign == "-" else value
+        return (-value if sign == "-" else value), clean
     return None  # pragma: no cover - the pattern has one of the four groups
 
 
@@ -445,13 +460,16 @@ def _int_codec_parts(
         # grammar (int() alone would also take underscores and non-ASCII digits).
         body = text[1:] if text[:1] == "-" else text
         if body.isdigit() and body.isascii() and len(body) <= 18:
-            value: int | None = int(text)
+            value, clean = int(text), True
         else:
-            value = _parse_int(text)
-        if value is None:
-            _syntax(text)
+            parsed = _parse_int(text)
+            if parsed is None:
+                _syntax(text)
+            value, clean = parsed
         if not lo <= value <= hi:
             _bad(f"value {text.strip(_WS)!r} is out of range for type {kind}", "22003")
+        if not clean:
+            _syntax(text)
         return value
 
     def to_binary(value: object) -> bytes:
@@ -599,14 +617,16 @@ def _format_float(x: float, single: bool) -> str:
     return f"{sign}{mantissa}e{'-' if sci < 0 else '+'}{abs(sci):02d}"
 
 
+# What strtod reads, matched as a prefix like strtod (longest form first):
+# the server reports a value out of range before any junk after it.
 _FLOAT_RE = re.compile(
     r"[ \t\n\r\v\f]*(?P<sign>[+-]?)(?:"
-    r"(?P<dec>(?P<int>[0-9]+)\.?(?P<frac>[0-9]*)|\.(?P<frac2>[0-9]+))(?:[eE](?P<exp>[+-]?[0-9]+))?"
-    r"|0[xX](?P<hex>(?P<hint>[0-9a-fA-F]+)\.?(?P<hfrac>[0-9a-fA-F]*)|\.(?P<hfrac2>[0-9a-fA-F]+))"
+    r"0[xX](?P<hex>(?P<hint>[0-9a-fA-F]+)\.?(?P<hfrac>[0-9a-fA-F]*)|\.(?P<hfrac2>[0-9a-fA-F]+))"
     r"(?:[pP](?P<hexp>[+-]?[0-9]+))?"
     r"|(?P<inf>[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
     r"|(?P<nan>[nN][aA][nN](?:\([0-9A-Za-z_]*\))?)"
-    r")[ \t\n\r\v\f]*"
+    r"|(?P<dec>(?P<int>[0-9]+)\.?(?P<frac>[0-9]*)|\.(?P<frac2>[0-9]+))(?:[eE](?P<exp>[+-]?[0-9]+))?"
+    r")"
 )
 
 
@@ -642,10 +662,13 @@ def _sticky(digits: str, keep: int) -> tuple[str, int]:
 
 def _float_from_text(text: str, single: bool) -> float:
     kind = "real" if single else "double precision"
-    m = _FLOAT_RE.fullmatch(text)
+    m = _FLOAT_RE.match(text)
     if m is None:
         _syntax(text)
+    junk = bool(text[m.end() :].strip(_WS))
     negative = m["sign"] == "-"
+    if junk and (m["nan"] is not None or m["inf"] is not None):
+        _syntax(text)
     if m["nan"] is not None:
         if m["nan"].endswith(")") and not m["nan"].endswith("()"):
             # glibc's strtod puts the digits of nan(...) into the NaN's
@@ -701,6 +724,8 @@ def _float_from_text(text: str, single: bool) -> float:
         # Round the parsed double to float4 (exact already when the exact
         # path above ran, and then a no-op).
         value = _to_f32(value, kind, text)
+    if junk:
+        _syntax(text)
     return -value if negative else value
 
 
@@ -754,8 +779,7 @@ def _float_codec_parts(
         return st.pack(value)
 
     def from_binary(data: bytes) -> float:
-        if len(data) != st.size:
-            _bad(f"expected {st.size} bytes, got {len(data)}", "22P03")
+        _check_length(data, st.size)
         result: float = st.unpack(data)[0]
         return result
 
@@ -926,11 +950,9 @@ def _numeric_to_binary(value: object) -> bytes:
 
 
 def _numeric_from_binary(data: bytes) -> Decimal:
-    if len(data) < 8:
-        _bad(f"numeric needs at least 8 bytes, got {len(data)}", "22P03")
+    _check_length(data[:8], 8)
     ndigits, weight, sign, dscale = struct.unpack_from(_NUMERIC_HEAD, data)
-    if len(data) != 8 + 2 * ndigits:
-        _bad(f"{ndigits} digits do not match {len(data)} bytes", "22P03")
+    _check_length(data, 8 + 2 * ndigits)
     digits = struct.unpack_from(f"!{ndigits}h", data, 8)
     if any(not 0 <= d < _NBASE for d in digits):
         _bad('invalid digit in external "numeric" value', "22P03")
@@ -1138,8 +1160,7 @@ def _uuid_to_binary(value: object) -> bytes:
 
 
 def _uuid_from_binary(data: bytes) -> uuid.UUID:
-    if len(data) != 16:
-        _bad(f"expected 16 bytes, got {len(data)}", "22P03")
+    _check_length(data, 16)
     return uuid.UUID(bytes=bytes(data))
 
 
@@ -1454,14 +1475,14 @@ def _timestamp_from_text_parts(text: str, aware: bool) -> _dt.datetime | Infinit
     if m is None:
         kind = "timestamp with time zone" if aware else "timestamp without time zone"
         _bad(f"invalid input syntax for type {kind}: {text!r}", "22007")
+    # The zone is checked first, as the server does.  timestamp ignores it,
+    # as PostgreSQL does; for timestamptz a missing zone means the
+    # session's, UTC here.
+    offset = _zone_offset(m)
     days = _parse_date_fields(m)
     usecs = days * _USECS_PER_DAY + _parse_time_fields(m, allow_24=True)
-    # timestamp ignores a zone in its input, as PostgreSQL does; for
-    # timestamptz a missing zone means the session's, UTC here.
     if aware:
-        usecs -= _zone_offset(m) * _USECS_PER_SEC
-    else:
-        _zone_offset(m)  # still checked for range
+        usecs -= offset * _USECS_PER_SEC
     if not _TS_MIN <= usecs < _TS_END:
         _bad("timestamp out of range", "22008")
     return _timestamp_from_usecs(usecs, aware)
@@ -1685,17 +1706,19 @@ def _interval_from_text(text: str) -> Interval:
                 if found is None:
                     _bad(f"invalid input syntax for type interval: {text!r}", "22007")
                 unit = found
+                if m["frac"] and unit not in ("second", "millisecond"):
+                    # PostgreSQL spreads fractions of other units over
+                    # smaller ones with float arithmetic; not reproduced.
+                    _bad(f"a fractional number of {unit}s is not supported", "22007")
+                # The server adds first and checks for a repeated unit after,
+                # so an overflow is what it reports when both happen.
+                field, scale = _UNIT_SCALE[unit]
+                acc.add(field, _scaled_fraction(m["num"], m["frac"], scale))
                 acc.claim(unit)
                 if m["frac"] and unit == "second":
                     acc.claim("millisecond", "microsecond")
                 elif m["frac"] and unit == "millisecond":
                     acc.claim("microsecond")
-                if m["frac"] and unit not in ("second", "millisecond"):
-                    # PostgreSQL spreads fractions of other units over
-                    # smaller ones with float arithmetic; not reproduced.
-                    _bad(f"a fractional number of {unit}s is not supported", "22007")
-                field, scale = _UNIT_SCALE[unit]
-                acc.add(field, _scaled_fraction(m["num"], m["frac"], scale))
             pos = m.end()
             rest = s[pos:]
             stripped = rest.lstrip(_WS)
@@ -1717,8 +1740,7 @@ def _interval_to_binary(value: object) -> bytes:
 
 
 def _interval_from_binary(data: bytes) -> Interval:
-    if len(data) != 16:
-        _bad(f"expected 16 bytes, got {len(data)}", "22P03")
+    _check_length(data, 16)
     usecs, days, months = struct.unpack("!qii", data)
     return Interval(months, days, usecs)
 
@@ -1881,9 +1903,11 @@ def _jsonb_to_binary(value: object) -> bytes:
 
 
 def _jsonb_from_binary(data: bytes) -> object:
-    if not data or data[0] != 1:
-        version = data[0] if data else "missing"
-        _bad(f"unsupported jsonb version number {version}", "22P03")
+    _check_length(data[:1], 1)
+    if data[0] != 1:
+        # The server reports this as an internal error (XX000); 22P03 is
+        # the code for what it is, binary data in a format not understood.
+        _bad(f"unsupported jsonb version number {data[0]}", "22P03")
     return _json_parse(_from_utf8(data[1:]), jsonb=True)
 
 
@@ -2094,12 +2118,19 @@ def _array_parse_text(text: str) -> list[str | None]:
     max_depth = 0
     expect_item = True  # at the start of a level or after a comma
     closed = False
+    # What each open level holds so far: "" nothing, "e" elements, "a" arrays.
+    holds: list[str] = []
     for kind, value in _array_tokens(s):
         if closed:
             _bad("malformed array literal: junk after closing right brace", "22P02")
         if kind == "{":
             if not expect_item:
                 _bad("malformed array literal: unexpected {", "22P02")
+            if holds:
+                if holds[-1] == "e":
+                    _bad("malformed array literal: elements and sub-arrays mixed", "22P02")
+                holds[-1] = "a"
+            holds.append("")
             depth += 1
             max_depth = max(max_depth, depth)
             if depth > _MAXDIM:
@@ -2109,6 +2140,7 @@ def _array_parse_text(text: str) -> list[str | None]:
             if expect_item and (items or depth < max_depth):
                 _bad("malformed array literal: unexpected }", "22P02")
             depth -= 1
+            holds.pop()
             expect_item = False
             if depth == 0:
                 closed = True
@@ -2119,11 +2151,16 @@ def _array_parse_text(text: str) -> list[str | None]:
         else:
             if not expect_item:
                 _bad("malformed array literal: unexpected element", "22P02")
+            if holds[-1] == "a":
+                _bad("malformed array literal: elements and sub-arrays mixed", "22P02")
+            holds[-1] = "e"
             items.append(value)
             expect_item = False
     if not closed:
         _bad("malformed array literal: unexpected end of input", "22P02")
     if max_depth > 1:
+        if upper is not None:
+            _bad("malformed array literal: dimensions do not match the elements", "22P02")
         if items:
             _bad("multidimensional arrays are not supported", "0A000")
         return []  # "{{}}" and the like are empty arrays
@@ -2203,21 +2240,22 @@ def _array_parts(
         return b"".join(out)
 
     def from_binary(data: bytes) -> list[object]:
-        if len(data) < 12:
-            _bad(f"array header needs 12 bytes, got {len(data)}", "22P03")
+        _check_length(data[:12], 12)
         ndim, flags, elem_oid = struct.unpack_from("!iiI", data)
-        if ndim < 0 or ndim > _MAXDIM:
+        if ndim < 0:
             _bad(f"invalid number of dimensions: {ndim}", "22P03")
+        if ndim > _MAXDIM:
+            _bad(f"number of array dimensions ({ndim}) exceeds the maximum allowed (6)", "54000")
         if flags not in (0, 1):
             _bad("invalid array flags", "22P03")
         if elem_oid != element.oid:
             _bad(f"wrong element type {elem_oid}, expected {element.oid}", "42804")
-        if len(data) < 12 + 8 * ndim:
-            _bad("array dimensions are cut short", "22P03")
+        _check_length(data[: 12 + 8 * ndim], 12 + 8 * ndim)
         dims = [struct.unpack_from("!ii", data, 12 + 8 * d) for d in range(ndim)]
         pos = 12 + 8 * ndim
         if any(size < 0 for size, _ in dims):
-            _bad("negative array dimension", "22P03")
+            # The server takes the size as unsigned: far beyond its limit.
+            _bad("array size exceeds the maximum allowed", "54000")
         if ndim == 0 or any(size == 0 for size, _ in dims):
             if pos != len(data):
                 _bad("bytes after an empty array", "22P03")
@@ -2229,8 +2267,7 @@ def _array_parts(
             _bad(f"arrays with lower bound {lower} are not supported", "0A000")
         result: list[object] = []
         for i in range(count):
-            if pos + 4 > len(data):
-                _bad(f"element {i}: length is cut short", "22P03")
+            _check_length(data[pos : pos + 4], 4)
             (length,) = _I32.unpack_from(data, pos)
             pos += 4
             if length == -1:
