@@ -303,6 +303,8 @@ CASES: list[tuple[object, int]] = [
     *[(v, Oid.FLOAT8) for v in F64_EDGES],
     *[(v, Oid.FLOAT4) for v in F32_EDGES],
     *[(v, Oid.NUMERIC) for v in DECIMAL_EDGES],
+    *[(v, Oid.NUMERIC) for v in (0, -(10**30), 2**64)],  # ints are numerics too
+    *[(v, Oid.FLOAT8) for v in (0, 1, -(2**53) - 1, 10**300)],  # ... and float8s
     *[(v, oid) for v in TEXT_EDGES for oid in (Oid.TEXT, Oid.VARCHAR, Oid.BPCHAR)],
     *[(v, Oid.NAME) for v in ("", "pg_class", "é" * 31, "a" * 63)],
     (bytes(range(256)), Oid.BYTEA),
@@ -443,6 +445,11 @@ def _same(a: object, b: object) -> bool:
 
 def _expected(value: object, oid: int) -> object:
     """The value pygwire decodes: numeric normalises, jsonb keeps numbers as decimals."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if oid == Oid.NUMERIC:
+            return Decimal(value)
+        if oid == Oid.FLOAT8:
+            return float(value)
     if isinstance(value, list):
         element = codec(oid).element_oid or oid
         return [None if v is None else _expected(v, element) for v in value]
@@ -517,6 +524,36 @@ def test_server_reads_encoding(pg: pq.abc.PGconn, case: tuple[object, int]) -> N
     text, binary = _server_value(pg, sql_of(value, oid))
     assert _echo(pg, encode(value, oid, 0), oid, 0, 1) == binary
     assert _echo(pg, encode(value, oid, 1), oid, 1, 0) == text
+
+
+def test_float4_takes_any_float_as_a_cast_does(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
+    # Python floats that are not float4 values round as float8::float4 does.
+    rng = random.Random(RNG_SEED + 9)
+    values = [rng.uniform(-3e38, 3e38) * 10.0 ** -rng.randint(0, 70) for _ in range(2000)]
+    values = [v for v in values if abs(v) > 1e-44]
+    cur.execute(
+        "select v::float4::text, float4send(v::float4)"
+        " from unnest(%b::float8[]) with ordinality u(v, i) order by i",
+        [values],
+    )
+    for x, (text, binary) in zip(values, cur.fetchall(), strict=True):
+        assert isinstance(text, str)
+        assert encode(x, Oid.FLOAT4) == text.encode(), x
+        assert encode(x, Oid.FLOAT4, 1) == binary, x
+
+
+def test_timedelta_is_an_interval(pg: pq.abc.PGconn) -> None:
+    # timedelta's days stay days; its seconds become the time part.
+    for delta in (dt.timedelta(days=-1, seconds=5), dt.timedelta(hours=25), dt.timedelta()):
+        micros = delta.seconds * 10**6 + delta.microseconds
+        text, binary = _server_value(
+            pg, lit(f"{delta.days} days {micros} microseconds") + "::interval"
+        )
+        assert encode(delta, Oid.INTERVAL) == text
+        assert encode(delta, Oid.INTERVAL, 1) == binary
+        back = decode(binary, Oid.INTERVAL, 1)
+        assert isinstance(back, Interval)
+        assert back.to_timedelta() == delta
 
 
 def test_unknown_type(pg: pq.abc.PGconn) -> None:
