@@ -25,6 +25,8 @@ from pygwire.sql import (
     statement_spans,
 )
 
+__all__ = ["ERRORS", "SERVER_QUERIES", "SPLITS"]
+
 # (query string, the statements it holds)
 SPLITS: list[tuple[str, list[str]]] = [
     ("select 1", ["select 1"]),

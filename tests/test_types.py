@@ -38,6 +38,8 @@ from pygwire.types import (
     infer_oid,
 )
 
+__all__ = ["ACCEPTED", "BAD_BINARY", "KNOWN", "REFUSED", "REFUSED_BY_DESIGN"]
+
 TEXT, BINARY = Format.TEXT, Format.BINARY
 UTC = dt.UTC
 

@@ -42,6 +42,8 @@ from pygwire.types import (
 )
 from test_types import ACCEPTED, REFUSED, REFUSED_BY_DESIGN
 
+__all__: list[str] = []
+
 UTC = dt.UTC
 SETTINGS = {
     "extra_float_digits": "1",

@@ -1749,8 +1749,6 @@ def _interval_from_binary(data: bytes) -> Interval:
 # json and jsonb
 # ---------------------------------------------------------------------------
 
-_JSON_SCALARS = (str, int, float, Decimal, bool)
-
 
 def _json_number(value: float | Decimal, canonical: bool) -> str:
     if isinstance(value, float):
