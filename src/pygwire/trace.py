@@ -612,16 +612,16 @@ def _format_startup(wire: bytes, length: int, regress: bool) -> str:
 
 def _untraced(message: PGMessage) -> bool:
     """True for what libpq 18 receives but never writes to its trace."""
-    if isinstance(message, (AuthenticationOk, AuthenticationKerberosV5)):
-        return True
-    if isinstance(message, AuthenticationSCMCredential):
+    # AuthenticationOk is never traced; requests for methods libpq does
+    # not support (and codes it does not know) end the connection first.
+    if isinstance(
+        message, AuthenticationOk | AuthenticationKerberosV5 | AuthenticationSCMCredential
+    ):
         return True
     if isinstance(message, NegotiateProtocolVersion):
         # libpq 18 asks for no protocol options, so it refuses a message
         # naming unrecognised ones before tracing it.
         return bool(message.unrecognized)
-    # An authentication code libpq does not know ends the connection
-    # before the message is traced.
     return isinstance(message, UnknownMessage) and message.type_code == b"R"
 
 
@@ -1335,6 +1335,8 @@ class _TraceReader:
         stamp, side, length_text, name = head.groups()
         direction = MessageDirection.FRONTEND if side == b"F" else MessageDirection.BACKEND
         length = None if length_text == b"NN" else int(length_text)
+        if length is None and self.guess:
+            self.regress = True  # only regress mode prints NN
         timestamp = None
         if stamp is not None:
             timestamp = datetime.strptime(stamp.decode(), "%Y-%m-%d %H:%M:%S.%f")
