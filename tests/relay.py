@@ -57,6 +57,8 @@ class RelaySession:
         self.from_client: list[PGMessage] = []
         #: Messages from the server, in order.
         self.from_server: list[PGMessage] = []
+        #: Both directions in the order the relay decoded them: ("F"|"B", message).
+        self.log: list[tuple[str, PGMessage]] = []
         #: Exceptions met by the pumps (a StateMachineError, say).
         self.errors: list[BaseException] = []
         #: Socket errors: a peer went away (e.g. closed with unread data).
@@ -84,6 +86,7 @@ class RelaySession:
                     msgs = list(decode(data))
                     out = take()
                     log.extend(msgs)
+                    self.log.extend((direction, m) for m in msgs)
                     reencoded = b"".join(m.to_wire() for m in msgs)
                     if reencoded != out:
                         self.mismatches.append(Mismatch(direction, out, reencoded, tuple(msgs)))
