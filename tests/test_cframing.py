@@ -711,11 +711,17 @@ _REFILLS = st.lists(
 
 
 def _drain_trace(
-    mod: ModuleType, first: list[type], refills: list[Any], raising: bool, steady: Any
+    mod: ModuleType,
+    first: list[type],
+    refills: list[Any],
+    raising: bool,
+    steady: Any,
+    *,
+    sized: bool = False,
 ) -> list[Any]:
     queue = mod.MessageQueue()
-    for kind in first:
-        queue.append(kind(), 1)
+    for i, kind in enumerate(first):
+        queue.append(kind(), i + 1)
     steps = iter(refills)
     trace: list[Any] = []
 
@@ -724,17 +730,17 @@ def _drain_trace(
         trace.append(("refill", len(queue)))
         if step == "raise":
             raise _Boom("refill")
-        for kind in step:
-            queue.append(kind(), 1)
+        for i, kind in enumerate(step):
+            queue.append(kind(), 10 + i)
         return bool(step)
 
-    def callback(msg: Any) -> None:
-        trace.append(("callback", type(msg).__name__))
+    def callback(msg: Any, *size: int) -> None:
+        trace.append(("callback", type(msg).__name__, size))
         if raising and type(msg) is _B:
             raise _Boom("callback")
 
     holder = _Holder(steady) if steady else None
-    it = mod.drain(queue, refill, callback if steady is not None else None, holder, "steady")
+    it = mod.drain(queue, refill, callback if steady is not None else None, holder, "steady", sized)
     for _ in range(12):
         result = outcome(next, it)
         trace.append(result[:2] if result[0] == "returned" else result[:3])
@@ -747,12 +753,13 @@ def _drain_trace(
     refills=_REFILLS,
     raising=st.booleans(),
     steady=st.sampled_from([None, set(), {_A}, frozenset({_A, _B})]),
+    sized=st.booleans(),
 )
 def test_drain(
-    first: list[type], refills: list[Any], raising: bool, steady: set[type] | None
+    first: list[type], refills: list[Any], raising: bool, steady: set[type] | None, sized: bool
 ) -> None:
-    expected = _drain_trace(PY, first, refills, raising, steady)
-    assert _drain_trace(c(), first, refills, raising, steady) == expected
+    expected = _drain_trace(PY, first, refills, raising, steady, sized=sized)
+    assert _drain_trace(c(), first, refills, raising, steady, sized=sized) == expected
 
 
 def test_drain_reads_steady_at_every_message() -> None:
@@ -767,12 +774,12 @@ def test_drain_reads_steady_at_every_message() -> None:
             seen.append(type(msg).__name__)
             holder.steady = frozenset({_A})  # the owner replaces it between two messages
 
-        assert len(list(mod.drain(queue, lambda: False, callback, holder, "steady"))) == 3
+        assert len(list(mod.drain(queue, lambda: False, callback, holder, "steady", False))) == 3
         assert seen == ["_A"]
     with pytest.raises(TypeError, match="MessageQueue"):
-        c().drain(deque(), lambda: False, None, None, "")
+        c().drain(deque(), lambda: False, None, None, "", False)
     with pytest.raises(TypeError, match="str"):
-        c().drain(c().MessageQueue(), lambda: False, None, holder, 5)
+        c().drain(c().MessageQueue(), lambda: False, None, holder, 5, False)
 
 
 class _Slots:
@@ -855,7 +862,7 @@ def _drain_workload(cf: Any) -> None:
     queue = cf.MessageQueue()
     for i in range(100):
         queue.append(i, 1)
-    it = cf.drain(queue, lambda: False, lambda msg: None, _Holder({int}), "steady")
+    it = cf.drain(queue, lambda: False, lambda msg: None, _Holder({int}), "steady", False)
     assert sum(1 for _ in it) == 100
     queue.append("x", 1)
 
@@ -863,7 +870,10 @@ def _drain_workload(cf: Any) -> None:
         raise _Boom
 
     with pytest.raises(_Boom):
-        next(cf.drain(queue, lambda: False, boom, None, ""))
+        next(cf.drain(queue, lambda: False, boom, None, "", False))
+    queue.append("y", 3)
+    with pytest.raises(_Boom):
+        next(cf.drain(queue, lambda: False, lambda msg, size: boom(msg), None, "", True))
     queue.append(_A(), 1)
     queue.clear()
     row = cf.data_row_parser(_Slots)(b"\x00\x01\x00\x00\x00\x01a", 0, 7)

@@ -951,23 +951,34 @@ def test_stream_refuses_bytes_behind_encryption_negotiation(case: Golden) -> Non
         dec.read()
 
 
-@pytest.mark.parametrize(
-    ("case_id", "after"),
-    [
-        ("SSLRequest", P.SSL_NEGOTIATION),
-        ("GSSEncRequest", P.GSS_NEGOTIATION),
-        ("SSLResponse-S", P.STARTUP),
-        ("SSLResponse-N", P.STARTUP),
-        ("GSSEncResponse-G", P.STARTUP),
-        ("GSSEncResponse-N", P.STARTUP),
-    ],
-)
-def test_negotiation_moves_decoder_phase(case_id: str, after: ConnectionPhase) -> None:
+@pytest.mark.parametrize("case_id", ["SSLRequest", "GSSEncRequest"])
+def test_a_request_stops_framing_until_the_owner_sets_the_phase(case_id: str) -> None:
+    """After SSLRequest the client must wait for the answer: the decoder
+    refuses bytes until whoever owns the phase (a connection's state model,
+    or the caller) sets it again; the decoder does not set it itself."""
     (case,) = [c for c in CASES if c.id == case_id]
     dec = new_decoder(case)
     dec.feed(case.wire)
     assert dec.read_all() == [case.msg]
-    assert dec.phase is after
+    assert dec.phase is P.STARTUP
+    dec.phase = P.STARTUP  # the server answered: the phase is set again
+    startup = m.StartupMessage(params={"user": "u"})
+    dec.feed(startup.to_wire())
+    assert dec.read_all() == [startup]
+
+
+@pytest.mark.parametrize(
+    "case_id", ["SSLResponse-S", "SSLResponse-N", "GSSEncResponse-G", "GSSEncResponse-N"]
+)
+def test_after_the_one_byte_answer_messages_are_framed_as_usual(case_id: str) -> None:
+    (case,) = [c for c in CASES if c.id == case_id]
+    dec = new_decoder(case)
+    dec.feed(case.wire)
+    assert dec.read_all() == [case.msg]
+    phase = dec.phase
+    dec.feed(m.AuthenticationOk().to_wire())  # e.g. once the TLS layer is up
+    assert dec.read_all() == [m.AuthenticationOk()]
+    assert dec.phase is phase
 
 
 def test_whole_session_in_one_buffer() -> None:
@@ -1012,7 +1023,11 @@ def test_direct_ssl_handshake() -> None:
     dec.feed(TLS_CLIENT_HELLO)
     assert dec.read_all() == [msg]
     assert dec.buffered == 0
-    assert dec.phase is P.SSL_NEGOTIATION
+    # The rest of the handshake is the TLS layer's: refused until the
+    # owner sets the phase again (to frame the decrypted startup packet).
+    dec.feed(b"\x16\x03\x03")
+    with pytest.raises(FramingError):
+        dec.read()
 
 
 # ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pygwire import ConnectionPhase, FrontendMessageDecoder
+from pygwire import ConnectionPhase, FramingError, FrontendMessageDecoder
 from pygwire import messages as m
 from pygwire.codec import MessageDecoder
 from strategies import (
@@ -121,8 +121,11 @@ def test_direct_ssl_handshake_is_handed_over_whole(data: st.DataObject) -> None:
     decoder.feed(msg.to_wire())
     assert decoder.read_all() == [msg]
     assert decoder.buffered == 0
-    # The rest of the connection belongs to the TLS layer.
-    assert decoder.phase is ConnectionPhase.SSL_NEGOTIATION
+    # The rest of the connection belongs to the TLS layer: nothing more is
+    # framed until the owner sets the phase again.
+    decoder.feed(b"\x16")
+    with pytest.raises(FramingError):
+        decoder.read()
 
 
 @pytest.mark.parametrize("ctx", SEQUENCE_CONTEXTS, ids=str)

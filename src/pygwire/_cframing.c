@@ -507,6 +507,7 @@ typedef struct {
     PyObject *callback; /* (msg) -> object, or NULL */
     PyObject *holder;   /* its attribute `name`: the types that skip the callback */
     PyObject *name;     /* (read at every message), or NULL: none skip it */
+    int sized;          /* call callback(msg, wire size) instead of callback(msg) */
     int done;           /* raised or finished: like a spent generator */
 } Drain;
 
@@ -516,6 +517,7 @@ drain_next(Drain *d)
     Queue *q = (Queue *)d->queue;
 
     while (!d->done) {
+        Py_ssize_t size = q->head < q->tail ? q->sizes[q->head] : 0;
         PyObject *msg = queue_pop(q);
         PyObject *res;
         int truth;
@@ -534,7 +536,18 @@ drain_next(Drain *d)
                     }
                 }
                 if (truth == 0) {
-                    res = PyObject_CallOneArg(d->callback, msg);
+                    if (d->sized) {
+                        PyObject *size_obj = PyLong_FromSsize_t(size);
+                        PyObject *call[3] = {NULL, msg, size_obj};
+
+                        res = size_obj == NULL ? NULL :
+                              PyObject_Vectorcall(d->callback, call + 1,
+                                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+                        Py_XDECREF(size_obj);
+                    }
+                    else {
+                        res = PyObject_CallOneArg(d->callback, msg);
+                    }
                     if (res == NULL) {
                         truth = -1;
                     }
@@ -615,16 +628,18 @@ static PyType_Spec drain_spec = {
     .slots = drain_slots,
 };
 
-static const char *const drain_names[] = {"queue", "refill", "callback", "holder", "name"};
+static const char *const drain_names[] = {"queue", "refill", "callback", "holder", "name",
+                                          "sized"};
 
 static PyObject *
 drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     State *st = get_state(module);
-    PyObject *a[5];
+    PyObject *a[6];
     Drain *d;
+    int sized;
 
-    if (parse_args("drain", args, nargs, kwnames, drain_names, 5, 5, a) < 0) {
+    if (parse_args("drain", args, nargs, kwnames, drain_names, 6, 6, a) < 0) {
         return NULL;
     }
     if (!Py_IS_TYPE(a[0], st->QueueType)) {
@@ -637,10 +652,15 @@ drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
                      Py_TYPE(a[4])->tp_name);
         return NULL;
     }
+    sized = PyObject_IsTrue(a[5]);
+    if (sized < 0) {
+        return NULL;
+    }
     d = PyObject_GC_New(Drain, st->DrainType);
     if (d == NULL) {
         return NULL;
     }
+    d->sized = sized;
     d->queue = Py_NewRef(a[0]);
     d->refill = Py_NewRef(a[1]);
     d->callback = a[2] == Py_None ? NULL : Py_NewRef(a[2]);
@@ -1659,7 +1679,7 @@ static PyMethodDef methods[] = {
      "decode_frames(fb, limits, parsers, queue, hold, count)\n--\n\n"
      "Decode up to count complete standard frames buffered in fb into queue."},
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL | METH_KEYWORDS,
-     "drain(queue, refill, callback, holder, name)\n--\n\n"
+     "drain(queue, refill, callback, holder, name, sized)\n--\n\n"
      "Iterate over the messages of queue, refilling it and calling callback."},
     {"data_row_parser", (PyCFunction)data_row_parser, METH_O,
      "data_row_parser(cls)\n--\n\nThe stream decoders' parser of DataRow."},

@@ -18,9 +18,10 @@ def decode_frames(
 def drain(
     queue: MessageQueue,
     refill: Callable[[], bool],
-    callback: Callable[[Any], object] | None,
+    callback: Callable[..., object] | None,
     holder: object,
     name: str,
+    sized: bool,
 ) -> Iterator[Any]: ...
 def data_row_parser(cls: type[Any]) -> Parser: ...
 def data_row_columns(cls: type[Any]) -> Any: ...

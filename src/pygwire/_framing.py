@@ -204,12 +204,13 @@ class MessageQueue:
         self.sizes.clear()
 
 
-def drain(
+def drain(  # noqa: PLR0917 - positional: called per chunk, from C too
     queue: MessageQueue,
     refill: Callable[[], bool],
-    callback: Callable[[Any], object] | None,
+    callback: Callable[..., object] | None,
     holder: object,
     name: str,
+    sized: bool,
 ) -> Iterator[Any]:
     """Iterate over the messages of ``queue``, oldest first.
 
@@ -219,17 +220,21 @@ def drain(
     ``getattr(holder, name)`` (when ``holder`` is not None): that is how a
     connection lets rows and COPY data, which change no state, through
     without a call per message.  The attribute is read at every message,
-    so its owner may replace it between two.  An exception from ``refill``
-    or ``callback`` ends the iteration.
+    so its owner may replace it between two.  With ``sized`` the callback
+    also gets the message's wire size: ``callback(msg, size)``.  An
+    exception from ``refill`` or ``callback`` ends the iteration.
     """
     messages = queue.messages
     sizes = queue.sizes
     while True:
         while messages:
-            sizes.popleft()
+            size = sizes.popleft()
             msg = messages.popleft()
             if callback is not None and (holder is None or type(msg) not in getattr(holder, name)):
-                callback(msg)
+                if sized:
+                    callback(msg, size)
+                else:
+                    callback(msg)
             yield msg
         if not refill():
             return

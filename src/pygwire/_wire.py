@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .constants import MAX_MESSAGE_LENGTH
 from .exceptions import DecodingError, EncodingError
@@ -242,7 +242,7 @@ class Writer:
     def uint64(self, v: int, field: str) -> None:
         self._int(_U64, 0, 2**64 - 1, v, field)
 
-    def byte_view(self, data: object, field: str) -> memoryview:
+    def byte_view(self, data: Any, field: str) -> memoryview:
         """``data`` as a view of bytes: any byte buffer (bytes, bytearray,
         a memoryview or array of one-byte items, mmap, ...).  A buffer of
         wider items is refused: its len() counts items, so a length word
@@ -251,7 +251,7 @@ class Writer:
         if isinstance(data, (str, int)) or data is None:
             self.fail(field, f"expected bytes, got {type(data).__name__}")
         try:
-            view = memoryview(data)  # type: ignore[arg-type]  # checked right here
+            view = memoryview(data)
         except TypeError:
             self.fail(field, f"expected bytes, got {type(data).__name__}")
         itemsize, contiguous = view.itemsize, view.c_contiguous

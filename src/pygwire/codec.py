@@ -34,7 +34,6 @@ from .constants import (
 )
 from .exceptions import FramingError, ProtocolError
 from .messages import PGMessage, _registry
-from .messages.auth import PasswordMessage
 from .messages.startup import (
     DirectSSLHandshake,
     GSSEncRequest,
@@ -169,20 +168,23 @@ class MessageDecoder:
 
     def __iter__(self) -> Iterator[PGMessage]:
         """Yield messages until no complete message is left."""
-        return _framing.drain(self._queue, self._refill, None, None, "")
+        return _framing.drain(self._queue, self._refill, None, None, "", False)
 
     def messages(
         self,
-        callback: Callable[[PGMessage], object],
+        callback: Callable[..., object],
         steady_from: object = None,
         steady_attr: str = "",
+        *,
+        sized: bool = False,
     ) -> Iterator[PGMessage]:
         """Yield messages until no complete message is left, calling
-        ``callback(msg)`` before each is yielded, except for the message
-        types in the set ``getattr(steady_from, steady_attr)``, read anew
-        at every message.  This is how a connection validates what it
-        receives and lets rows through that change nothing."""
-        return _framing.drain(self._queue, self._refill, callback, steady_from, steady_attr)
+        ``callback(msg)`` (with ``sized``: ``callback(msg, wire_size)``)
+        before each is yielded, except for the message types in the set
+        ``getattr(steady_from, steady_attr)``, read anew at every message.
+        This is how a connection validates what it receives, lets rows
+        through that change nothing, and tells observers."""
+        return _framing.drain(self._queue, self._refill, callback, steady_from, steady_attr, sized)
 
     def __next__(self) -> PGMessage:
         msg = self.read()
@@ -273,7 +275,7 @@ class BackendMessageDecoder(MessageDecoder):
                 f"{len(frames)} bytes arrived right after {msg!r}, before the "
                 "encryption handshake; refusing them"
             )
-        self.phase = ConnectionPhase.STARTUP
+        self._mode = _STANDARD  # what follows is framed as usual (the phase is the owner's)
         return msg
 
 
@@ -295,8 +297,8 @@ class FrontendMessageDecoder(MessageDecoder):
 
     def _framing_mode(self, phase: ConnectionPhase) -> int:
         # The p family needs the phase; everything else decodes by type.
-        p_family = _registry.P_FAMILY.get(phase)
-        self._parsers[_P] = PasswordMessage._parse if p_family is None else p_family.parser
+        p_family = _registry.P_FAMILY.get(phase) or self._classes[_P]  # PasswordMessage
+        self._parsers[_P] = p_family.parser
         self._hold = _P
         if phase is ConnectionPhase.STARTUP:
             return _STARTUP
@@ -318,8 +320,9 @@ class FrontendMessageDecoder(MessageDecoder):
             return None
         if first == _TLS_HANDSHAKE:
             # PostgreSQL 17+ direct SSL: a TLS ClientHello instead of a
-            # length word.  Hand the bytes over; nothing here is ours.
-            self.phase = ConnectionPhase.SSL_NEGOTIATION
+            # length word.  Hand the bytes over; nothing here is ours until
+            # the phase is set again (after the TLS layer).
+            self._mode = _SILENT
             return DirectSSLHandshake(data=frames.take())
         frame = frames.startup_frame(self._max_startup)
         if frame is None:
@@ -346,11 +349,7 @@ class FrontendMessageDecoder(MessageDecoder):
                     f"{len(frames)} bytes arrived right after {cls.__name__}, "
                     "before the server's answer; refusing them"
                 )
-            self.phase = (
-                ConnectionPhase.SSL_NEGOTIATION
-                if cls is SSLRequest
-                else ConnectionPhase.GSS_NEGOTIATION
-            )
+            self._mode = _SILENT  # until the answer: the phase is set again then
         return msg
 
 

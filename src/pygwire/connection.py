@@ -29,9 +29,17 @@ from .state_machine import (
     StateMachine,
 )
 
-__all__ = ["BackendConnection", "Connection", "FrontendConnection", "ProxyConnection"]
+__all__ = ["BackendConnection", "Connection", "FrontendConnection", "Observer", "ProxyConnection"]
 
 _Bytes = bytes | bytearray | memoryview
+F = MessageDirection.FRONTEND
+B = MessageDirection.BACKEND
+
+#: Called for every message that crosses a connection, in either direction:
+#: ``observer(sender, message, wire_size)``.  A tracer, a proxy's counters
+#: and a test's recorder all take this shape (``pygwire.trace.Tracer.trace``
+#: is one).
+Observer = Callable[[MessageDirection, PGMessage, int], object]
 
 
 class Connection:
@@ -44,10 +52,11 @@ class Connection:
         self.decoder = decoder
         self.state_machine = state_machine
         self.strict = strict
+        self._observers: list[Observer] = []
         # A stream that cannot be decoded any further: the connection is lost.
         decoder.on_failure = state_machine.fail
         # The model's attribute holding the peer's steady message types.
-        theirs = state_machine._theirs
+        theirs = state_machine.theirs
         self._steady_name = (
             "steady_server" if theirs is MessageDirection.BACKEND else "steady_client"
         )
@@ -62,6 +71,11 @@ class Connection:
         self.state_machine.state.strict = value
 
     # -- hooks ------------------------------------------------------------
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(sender, message, wire_size)`` for every message
+        this side sends or receives, in order, once it is validated."""
+        self._observers.append(observer)
+
     def on_send(self, data: bytes) -> None:
         """Called with the encoded bytes of every sent message (no-op)."""
 
@@ -78,6 +92,8 @@ class Connection:
         data = msg.to_wire()
         self.state_machine.send(msg)
         self._sync_decoder()
+        for observer in self._observers:
+            observer(self.state_machine.mine, msg, len(data))
         self.on_send(data)
         return data
 
@@ -93,25 +109,24 @@ class Connection:
         self._sync_decoder()  # in case the phase was forced in between
         state = self.state_machine.state
         hooked = getattr(self.on_receive, "__func__", None) is not Connection.on_receive
-        if hooked or not state.in_session:
-            # Every message through _received: the hook sees it, and during
+        if hooked or self._observers or not state.in_session:
+            # Every message through _received: the hooks see it, and during
             # startup the decoder's framing follows each one.
-            return decoder.messages(self._received)
+            return decoder.messages(self._received, sized=True)
         # In the session framing no longer changes: the model itself is the
         # callback, and rows and COPY data that change nothing skip it.
         step = state.server_sent if self._steady_name == "steady_server" else state.client_sent
         return decoder.messages(step, state, self._steady_name)
 
-    def _received(self, msg: PGMessage) -> None:
+    def _received(self, msg: PGMessage, size: int) -> None:
         self.state_machine.receive(msg)
         self._sync_decoder()
+        for observer in self._observers:
+            observer(self.state_machine.theirs, msg, size)
         self.on_receive(msg)
 
     def _sync_decoder(self) -> None:
-        # Framing follows the protocol phase after every single message.
-        phase = self.state_machine.phase
-        if phase is not self.decoder._phase:
-            self.decoder.phase = phase
+        _frame_as(self.state_machine.state, (self.decoder,))
 
     # -- state ------------------------------------------------------------
     @property
@@ -153,6 +168,17 @@ class Connection:
         return f"<{type(self).__name__} phase={self.phase.name}>"
 
 
+def _frame_as(state: ProtocolState, decoders: tuple[MessageDecoder, ...]) -> None:
+    """Give ``decoders`` the framing ``state`` needs: the phase itself
+    during startup, after every message (a chunk may hold an SSLResponse and
+    more, or AuthenticationSASL and the first SASL reply); READY in the
+    session, where every phase is framed alike."""
+    phase = ConnectionPhase.READY if state.in_session else state.phase
+    for decoder in decoders:
+        if not state.in_session or decoder.phase is not phase:
+            decoder.phase = phase
+
+
 class FrontendConnection(Connection):
     """The client side: sends frontend messages, decodes the server's."""
 
@@ -179,7 +205,17 @@ class _Stream:
     """One direction of a proxied connection: its decoder, the model's step
     for its messages, and the bytes fed but not yet taken for forwarding."""
 
-    __slots__ = ("decoder", "state", "step", "step_all", "steady", "chunks", "sync_decoders")
+    __slots__ = (
+        "decoder",
+        "state",
+        "sender",
+        "step",
+        "step_all",
+        "steady",
+        "chunks",
+        "sync_decoders",
+        "observers",
+    )
 
     def __init__(
         self,
@@ -187,9 +223,12 @@ class _Stream:
         state: ProtocolState,
         sender: MessageDirection,
         sync_decoders: Callable[[], None],
+        observers: list[Observer],
     ) -> None:
         self.decoder = decoder
         self.sync_decoders = sync_decoders
+        self.sender = sender
+        self.observers = observers
         self.state = state
         client = sender is MessageDirection.FRONTEND
         self.step = state.client_sent if client else state.server_sent
@@ -210,7 +249,7 @@ class _Stream:
         original bytes of those messages."""
         chunk = data if type(data) is bytes else bytes(data)
         state = self.state
-        if state.in_session and not self.chunks:
+        if state.in_session and not self.chunks and not self.observers:
             # The usual case, written out: whole messages in one chunk,
             # passed on as they came.
             decoder = self.decoder
@@ -227,17 +266,20 @@ class _Stream:
         self.feed(data)
         decoder = self.decoder
         state = self.state
-        if state.in_session:  # framing no longer changes
+        if state.in_session and not self.observers:  # framing no longer changes
             return decoder.messages(self.step, state, self.steady)
-        state_step = self.step
-        sync = self.sync_decoders
+        self.sync_decoders()
+        return decoder.messages(self.step_observed, sized=True)
 
-        def startup_step(msg: PGMessage) -> None:
-            state_step(msg)
-            sync()  # the next message may be framed differently
-
-        sync()
-        return decoder.messages(startup_step)
+    def step_observed(self, msg: PGMessage, size: int) -> None:
+        """Validate one message, keep the framing in step during startup,
+        and tell the observers."""
+        startup = not self.state.in_session
+        self.step(msg)
+        if startup:
+            self.sync_decoders()  # the next message may be framed differently
+        for observer in self.observers:
+            observer(self.sender, msg, size)
 
     def take(self) -> bytes:
         """The original bytes of the messages handed out since the last
@@ -281,8 +323,9 @@ class ProxyConnection:
         #: Decodes what the server sends.
         self.server_decoder = BackendMessageDecoder(initial_phase)
         sync = self._sync_decoders
-        self._client = _Stream(self.client_decoder, self.state, MessageDirection.FRONTEND, sync)
-        self._server = _Stream(self.server_decoder, self.state, MessageDirection.BACKEND, sync)
+        self._observers: list[Observer] = []
+        self._client = _Stream(self.client_decoder, self.state, F, sync, self._observers)
+        self._server = _Stream(self.server_decoder, self.state, B, sync, self._observers)
         #: Feed bytes the client sent; yield each message once validated.
         self.from_client = self._client.messages
         #: Feed bytes the server sent; yield each message once validated.
@@ -299,11 +342,13 @@ class ProxyConnection:
         #: The same for ``from_server``: what to write to the client.
         self.take_from_server = self._server.take
 
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(sender, message, wire_size)`` for every message
+        of either direction, in the order the proxy validated them."""
+        self._observers.append(observer)
+
     def _sync_decoders(self) -> None:
-        phase = self.state.phase
-        for decoder in (self.client_decoder, self.server_decoder):
-            if decoder._phase is not phase:
-                decoder.phase = phase
+        _frame_as(self.state, (self.client_decoder, self.server_decoder))
 
     # -- state ------------------------------------------------------------
     @property

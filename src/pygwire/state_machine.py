@@ -59,7 +59,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from typing import Any, ClassVar, Final, cast
 
 from .constants import ConnectionPhase, MessageDirection, TransactionStatus
 from .exceptions import StateMachineError
@@ -172,7 +172,7 @@ class _State:
     def __init__(
         self,
         name: str,
-        phase: ConnectionPhase | None,
+        phase: ConnectionPhase,
         request: str = "",
         *,
         effect: bool = False,
@@ -206,7 +206,7 @@ class _State:
         return f"<state {self.name}>"
 
 
-def _s(name: str, phase: ConnectionPhase | None, request: str = "", **kw: bool) -> _State:
+def _s(name: str, phase: ConnectionPhase, request: str = "", **kw: bool) -> _State:
     return _State(name, phase, request, **kw)
 
 
@@ -244,18 +244,20 @@ SYNC_ERROR = _s("SYNC_ERROR", P.EXTENDED_QUERY, "Sync")
 FUNCTION = _s("FUNCTION", P.FUNCTION_CALL, "FunctionCall")
 FUNCTION_END = _s("FUNCTION_END", P.FUNCTION_CALL, "FunctionCall")
 TERMINATE = _s("TERMINATE", P.TERMINATED, "Terminate")
-FLUSH = _s("FLUSH", None, "Flush", silent=True)
-COPY_DATA = _s("COPY_DATA", None, "CopyData", silent=True)
-COPY_DONE = _s("COPY_DONE", None, "CopyDone", silent=True)
-COPY_FAIL = _s("COPY_FAIL", None, "CopyFail", silent=True)
+# Requests answered by nothing: never current, so their phase is never read.
+FLUSH = _s("FLUSH", P.READY, "Flush", silent=True)
+COPY_DATA = _s("COPY_DATA", P.READY, "CopyData", silent=True)
+COPY_DONE = _s("COPY_DONE", P.READY, "CopyDone", silent=True)
+COPY_FAIL = _s("COPY_FAIL", P.READY, "CopyFail", silent=True)
 # A stream joined part-way (a phase forced from outside): any step of it.
 Q_JOINED = _s("Q_JOINED", P.SIMPLE_QUERY, "Query")
 X_JOINED = _s("X_JOINED", P.EXTENDED_QUERY, "an extended-query batch")
 
 # -- effects ---------------------------------------------------------------------------
-DONE = _s("DONE", None, effect=True)  # the current request is answered
-SKIP = _s("SKIP", None, effect=True)  # answered by an error: skip to the next Sync
-RFQ = _s("RFQ", None, effect=True)  # ReadyForQuery closes a cycle (or the startup)
+# (Effects are never current either: their phase is never read.)
+DONE = _s("DONE", P.READY, effect=True)  # the current request is answered
+SKIP = _s("SKIP", P.READY, effect=True)  # answered by an error: skip to the next Sync
+RFQ = _s("RFQ", P.READY, effect=True)  # ReadyForQuery closes a cycle (or the startup)
 
 
 class _Copy:
@@ -510,13 +512,14 @@ def transition_table() -> list[tuple[str, str, str, str]]:
 def _name(key: object) -> str:
     if isinstance(key, _State):
         return key.request
-    return key.__name__  # type: ignore[attr-defined, no-any-return]
+    assert isinstance(key, type)
+    return key.__name__
 
 
 def _request_of(msg: PGMessage) -> _State | None:
     mtype = type(msg)
     if mtype is Describe:
-        return _DESCRIBE.get(msg.kind)  # type: ignore[attr-defined]
+        return _DESCRIBE.get(cast(Describe, msg).kind)
     return _REQUESTS.get(mtype)
 
 
@@ -637,7 +640,7 @@ class ProtocolState:
             elif nxt is DONE or (nxt is RFQ and cur.queues):
                 if nxt is RFQ:
                     self.pending_syncs -= cur.syncs
-                    self.transaction_status = msg.status  # type: ignore[attr-defined]
+                    self.transaction_status = cast(ReadyForQuery, msg).status
                     self._after_error = False
                 queue = self._queue
                 if not queue:
@@ -661,7 +664,7 @@ class ProtocolState:
             mtype = type(msg)
             request = _REQUESTS.get(mtype)
             if mtype is Describe:
-                request = _DESCRIBE.get(msg.kind)  # type: ignore[attr-defined]
+                request = _DESCRIBE.get(cast(Describe, msg).kind)
             cur = self._cur
             if request is None or not request.startable or self._closed or not cur.queues:
                 self._request(request, msg)
@@ -692,7 +695,7 @@ class ProtocolState:
         cur = self._cur
         if cur is IDLE and (self._unsynced or self._skipping):
             return P.EXTENDED_QUERY
-        return cur.phase  # type: ignore[return-value]  # effects are never current
+        return cur.phase
 
     @property
     def outstanding(self) -> tuple[str, ...]:
@@ -770,12 +773,11 @@ class ProtocolState:
                 self._feed_copy()
 
     def _server_step(self, msg: PGMessage, cur: _State, nxt: _State | None) -> None:
-        mtype = type(msg)
         why = ""
-        if mtype is ErrorResponse:
+        if isinstance(msg, ErrorResponse):
             # The untranslated severity (V) when the server sends it: S
             # follows lc_messages.
-            fields = msg.fields  # type: ignore[attr-defined]
+            fields = msg.fields
             if (fields.get("V") or fields.get("S")) in _FATAL and cur.phase not in _OVER:
                 self._queue.clear()
                 self._enter(FAILED)
@@ -871,7 +873,8 @@ class ProtocolState:
         if cur is SYNC or cur is SYNC_ERROR:
             self.pending_syncs -= 1
         self.in_session = True
-        self.transaction_status = msg.status  # type: ignore[union-attr]
+        if isinstance(msg, ReadyForQuery):
+            self.transaction_status = msg.status
         self._after_error = False
         self._next()
 
@@ -879,23 +882,22 @@ class ProtocolState:
     def _startup_guard(self, msg: PGMessage) -> str:
         """Why ``msg`` may not take its row now, or "" (as libpq and the
         server check the startup)."""
-        mtype = type(msg)
-        if mtype is SSLRequest and self._ssl_done:
+        if isinstance(msg, SSLRequest) and self._ssl_done:
             return "encryption was already negotiated"
-        if mtype is GSSEncRequest and self._gss_done:
+        if isinstance(msg, GSSEncRequest) and self._gss_done:
             return "GSS encryption was already negotiated"
-        if mtype is DirectSSLHandshake and (self._ssl_done or self._gss_done):
+        if isinstance(msg, DirectSSLHandshake) and (self._ssl_done or self._gss_done):
             return "direct SSL must open the connection"
-        if mtype is NegotiateProtocolVersion:
+        if isinstance(msg, NegotiateProtocolVersion):
             return self._negotiation_fault(msg)
-        if mtype is BackendKeyData:
-            key = len(msg.secret_key)  # type: ignore[attr-defined]
+        if isinstance(msg, BackendKeyData):
+            key = len(msg.secret_key)
             if self.protocol_version == 0x30000 and key != 4:
                 return f"a {key}-byte cancel key in a protocol 3.0 session (must be 4)"
         return ""
 
-    def _negotiation_fault(self, msg: PGMessage) -> str:
-        newest = (3 << 16) | msg.newest_minor  # type: ignore[attr-defined]
+    def _negotiation_fault(self, msg: NegotiateProtocolVersion) -> str:
+        newest = (3 << 16) | msg.newest_minor
         requested = self.protocol_version
         if requested is not None:
             if newest > requested:
@@ -903,30 +905,25 @@ class ProtocolState:
                     f"the server offers 3.{newest & 0xFFFF}, "
                     f"above the 3.{requested & 0xFFFF} asked for"
                 )
-            unknown = [o for o in msg.unrecognized if o not in self._options]  # type: ignore[attr-defined]
+            unknown = [o for o in msg.unrecognized if o not in self._options]
             if unknown:
                 return f"the server refuses options that were not asked for: {unknown}"
-            if newest == requested and not msg.unrecognized:  # type: ignore[attr-defined]
+            if newest == requested and not msg.unrecognized:
                 return "the server negotiated without changing anything"
         return ""
 
     def _startup_note(self, msg: PGMessage | None) -> None:
         """Record what a startup message carries beyond the state change."""
-        mtype = type(msg)
-        if mtype is StartupMessage:
-            self.protocol_version = msg.protocol_version  # type: ignore[union-attr]
-            self._options = frozenset(k for k in msg.params if k.startswith("_pq_."))  # type: ignore[union-attr]
-        elif mtype is NegotiateProtocolVersion:
-            self.protocol_version = (3 << 16) | msg.newest_minor  # type: ignore[union-attr]
-        elif mtype is SSLRequest:
+        if isinstance(msg, StartupMessage):
+            self.protocol_version = msg.protocol_version
+            self._options = frozenset(k for k in msg.params if k.startswith("_pq_."))
+        elif isinstance(msg, NegotiateProtocolVersion):
+            self.protocol_version = (3 << 16) | msg.newest_minor
+        elif isinstance(msg, SSLRequest):
             self._ssl_done = True
-        elif mtype is GSSEncRequest:
+        elif isinstance(msg, GSSEncRequest):
             self._gss_done = True
-        elif (
-            mtype is DirectSSLHandshake
-            or msg is SSLResponse.SUPPORTED
-            or msg is GSSEncResponse.SUPPORTED
-        ):
+        elif isinstance(msg, DirectSSLHandshake) or msg in _ENCRYPTED:
             self._ssl_done = self._gss_done = True  # the channel is encrypted now
 
     # -- violations ------------------------------------------------------------------------
@@ -1013,6 +1010,7 @@ class ProtocolState:
 
 
 _STARTUP_SET = frozenset(_STARTUP_STATES)
+_ENCRYPTED = (SSLResponse.SUPPORTED, GSSEncResponse.SUPPORTED)
 _NONE: frozenset[_MsgType] = frozenset()
 _CYCLE_END_NAMES = frozenset(r.request for r in _CYCLE_END)
 _OVER = frozenset({P.TERMINATED, P.FAILED})
@@ -1024,21 +1022,22 @@ class StateMachine:
     """One role's view of a connection: its own messages are sent, the
     peer's received.  The model is a :class:`ProtocolState`."""
 
-    _mine: MessageDirection
-    _theirs: MessageDirection
+    #: The side this role speaks for, and the side it hears.
+    mine: ClassVar[MessageDirection]
+    theirs: ClassVar[MessageDirection]
 
     def __init__(self, phase: ConnectionPhase = P.STARTUP, *, strict: bool = True) -> None:
         #: The model both roles share.
         self.state = ProtocolState(phase, strict=strict)
-        self.state.verbs = {self._mine: "send", self._theirs: "receive"}
+        self.state.verbs = {self.mine: "send", self.theirs: "receive"}
 
     def send(self, msg: PGMessage) -> None:
         """Record a message this side sends; raise if it cannot occur now."""
-        self.state.advance(self._mine, msg)
+        self.state.advance(self.mine, msg)
 
     def receive(self, msg: PGMessage) -> None:
         """Record a message this side received; raise if it cannot occur now."""
-        self.state.advance(self._theirs, msg)
+        self.state.advance(self.theirs, msg)
 
     @property
     def phase(self) -> ConnectionPhase:
@@ -1088,7 +1087,7 @@ class StateMachine:
     @property
     def expected(self) -> tuple[str, ...]:
         """Names of the messages the peer may send next."""
-        return self.state.expected(self._theirs)
+        return self.state.expected(self.theirs)
 
     def fail(self) -> None:
         """Mark the connection failed (e.g. after an undecodable stream)."""
@@ -1103,12 +1102,12 @@ class StateMachine:
 class FrontendStateMachine(StateMachine):
     """The client's view: sends frontend messages, receives backend ones."""
 
-    _mine = F
-    _theirs = B
+    mine = F
+    theirs = B
 
 
 class BackendStateMachine(StateMachine):
     """The server's view: sends backend messages, receives frontend ones."""
 
-    _mine = B
-    _theirs = F
+    mine = B
+    theirs = F

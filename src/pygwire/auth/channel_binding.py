@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 
+from ..exceptions import PygwireError
+
 __all__ = ["CertificateError", "signature_algorithm", "tls_server_end_point"]
 
 
-class CertificateError(ValueError):
+class CertificateError(PygwireError, ValueError):
     """The certificate cannot be parsed, or its signature hash is unsupported."""
 
 

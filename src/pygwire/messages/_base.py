@@ -335,11 +335,11 @@ def _checks_of(cls: type) -> list[tuple[str, _Check]]:
     return [(f.name, _check_for(hints[f.name])) for f in dataclasses.fields(cls)]
 
 
-def _is_byte_buffer(value: object) -> bool:
+def _is_byte_buffer(value: Any) -> bool:
     if isinstance(value, (str, int)) or value is None:
         return False
     try:
-        view = memoryview(value)  # type: ignore[arg-type]  # a TypeError says it is none
+        view = memoryview(value)  # a TypeError says it is no buffer
     except TypeError:
         return False
     with view:

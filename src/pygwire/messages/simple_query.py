@@ -126,7 +126,7 @@ class DataRow(_framing.RowSlots, BackendMessage):
         assert isinstance(other, DataRow)
         return self.columns == other.columns
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass messages
 
     def __repr__(self) -> str:
         # A repr never raises: a malformed row says so instead of its values.
