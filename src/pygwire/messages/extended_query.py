@@ -298,7 +298,7 @@ class Execute(FrontendMessage):
         portal = self.portal
         if type(max_rows) is not int or not -0x80000000 <= max_rows <= 0x7FFFFFFF:
             return None
-        if portal == "" and type(portal) is str:
+        if type(portal) is str and not portal:
             if max_rows == 0:
                 return _EXECUTE_ALL  # the unnamed portal, every row
             return b"E\0\0\0\x09\0" + max_rows.to_bytes(4, "big", signed=True)
