@@ -43,12 +43,10 @@
 /* -- module state --------------------------------------------------------- */
 
 typedef struct {
-    PyObject *DecodingError;
     PyObject *tuple_new;      /* tuple.__new__ */
     PyObject *str_buf;
     PyObject *str_pos;
     PyObject *str_ensure;
-    PyObject *str_DataRow;
     PyTypeObject *QueueType;     /* MessageQueue */
     PyTypeObject *DrainType;     /* what drain() returns */
     PyTypeObject *RowParserType; /* what data_row_parser() returns */
@@ -186,31 +184,6 @@ seq_item(PyObject *seq, Py_ssize_t i)
     return PySequence_GetItem(seq, i);
 }
 
-/* Raise DecodingError(message, offset, reason); reason is consumed. */
-static void
-raise_decoding_error(State *st, PyObject *message, Py_ssize_t offset, PyObject *reason)
-{
-    PyObject *exc, *off;
-
-    if (reason == NULL) {
-        return;
-    }
-    off = PyLong_FromSsize_t(offset);
-    if (off == NULL) {
-        Py_DECREF(reason);
-        return;
-    }
-    {
-        PyObject *args[3] = {message, off, reason};
-        exc = PyObject_Vectorcall(st->DecodingError, args, 3, NULL);
-    }
-    Py_DECREF(off);
-    Py_DECREF(reason);
-    if (exc != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
-    }
-}
 
 
 /*
@@ -1043,77 +1016,51 @@ error:
 static const char *const window_names[] = {"buf", "start", "end", "make"};
 
 /*
- * Raise what _split_data_row_strict raises for a row split_row refused:
- * one walk with the same checks in the same order.
+ * A row split_row refused: the strict Python walk (split_data_row_strict in
+ * _framing.py) finds the fault and words it; there is one text per error.
  */
 static PyObject *
-split_row_error(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end)
+split_row_error(PyObject *buf, Py_ssize_t start, Py_ssize_t end)
 {
-    Py_ssize_t pos, i, count;
+    PyObject *mod, *strict, *result;
 
-    if (end - start < 2) {
-        raise_decoding_error(st, st->str_DataRow, 0,
-                             PyUnicode_FromString("column count needs 2 bytes"));
+    mod = PyImport_ImportModule("pygwire._framing");
+    if (mod == NULL) {
         return NULL;
     }
-    count = be_u16(data + start);
-    pos = start + 2;
-    for (i = 0; i < count; i++) {
-        int32_t len;
-
-        if (end - pos < 4) {
-            raise_decoding_error(
-                st, st->str_DataRow, pos - start,
-                PyUnicode_FromFormat("column %zd length needs 4 bytes, %zd left", i, end - pos));
-            return NULL;
-        }
-        len = be_i32(data + pos);
-        pos += 4;
-        if (len < -1) {
-            raise_decoding_error(
-                st, st->str_DataRow, pos - 4 - start,
-                PyUnicode_FromFormat("column %zd length %d is below -1", i, (int)len));
-            return NULL;
-        }
-        if (len > end - pos) {
-            raise_decoding_error(
-                st, st->str_DataRow, pos - start,
-                PyUnicode_FromFormat("column %zd needs %d bytes, %zd left", i, (int)len,
-                                     end - pos));
-            return NULL;
-        }
-        if (len > 0) {
-            pos += len;
-        }
-    }
-    if (pos != end) {
-        raise_decoding_error(st, st->str_DataRow, pos - start,
-                             PyUnicode_FromFormat("%zd unexpected trailing bytes", end - pos));
+    strict = PyObject_GetAttrString(mod, "split_data_row_strict");
+    Py_DECREF(mod);
+    if (strict == NULL) {
         return NULL;
     }
-    PyErr_SetString(PyExc_SystemError, "split_row_error() found no error");
+    result = PyObject_CallFunction(strict, "Onn", buf, start, end);
+    Py_DECREF(strict);
+    if (result != NULL) {
+        Py_DECREF(result);
+        PyErr_SetString(PyExc_SystemError, "split_data_row_strict() found no fault");
+    }
     return NULL;
 }
 
 /*
- * One pass that builds the list while checking what split_row_error checks;
- * at the first doubt the list is dropped and split_row_error walks the row
- * again to raise the exact error.  A count that cannot fit the payload is
- * refused before anything is allocated for it.
+ * One pass that builds the list; at the first doubt the list is dropped
+ * and the strict walk raises the exact error.  A count that cannot fit the
+ * payload is refused before anything is allocated for it.
  */
 static PyObject *
-split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end)
+split_row(PyObject *buf, Py_ssize_t start, Py_ssize_t end)
 {
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(buf);
     Py_ssize_t pos, i, count;
     PyObject *cols;
 
     if (end - start < 2) {
-        return split_row_error(st, data, start, end);
+        return split_row_error(buf, start, end);
     }
     count = be_u16(data + start);
     pos = start + 2;
     if (count > (end - pos) / 4) {
-        return split_row_error(st, data, start, end);
+        return split_row_error(buf, start, end);
     }
     cols = PyList_New(count);
     if (cols == NULL) {
@@ -1151,7 +1098,7 @@ split_row(State *st, const unsigned char *data, Py_ssize_t start, Py_ssize_t end
         return cols;
     }
     Py_DECREF(cols); /* unset items are NULL, which list_dealloc skips */
-    return split_row_error(st, data, start, end);
+    return split_row_error(buf, start, end);
 }
 
 static PyObject *
@@ -1164,8 +1111,7 @@ split_data_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
         get_window(a, "split_data_row", &start, &end) < 0) {
         return NULL;
     }
-    return split_row(get_state(module), (const unsigned char *)PyBytes_AS_STRING(a[0]), start,
-                     end);
+    return split_row(a[0], start, end);
 }
 
 /* -- data_row_columns ----------------------------------------------------- */
@@ -1222,8 +1168,7 @@ row_columns_get(RowColumns *d, PyObject *row, PyObject *Py_UNUSED(type))
         return NULL;
     }
     Py_INCREF(raw); /* held while splitting, whatever happens to the row */
-    cols = split_row(PyType_GetModuleState(Py_TYPE(d)),
-                     (const unsigned char *)PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw));
+    cols = split_row(raw, 0, PyBytes_GET_SIZE(raw));
     Py_DECREF(raw);
     if (cols == NULL) {
         return NULL;
@@ -1707,7 +1652,6 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     State *st = get_state(module);
 
-    Py_VISIT(st->DecodingError);
     Py_VISIT(st->tuple_new);
     Py_VISIT(st->QueueType);
     Py_VISIT(st->DrainType);
@@ -1722,12 +1666,10 @@ module_clear(PyObject *module)
 {
     State *st = get_state(module);
 
-    Py_CLEAR(st->DecodingError);
     Py_CLEAR(st->tuple_new);
     Py_CLEAR(st->str_buf);
     Py_CLEAR(st->str_pos);
     Py_CLEAR(st->str_ensure);
-    Py_CLEAR(st->str_DataRow);
     Py_CLEAR(st->QueueType);
     Py_CLEAR(st->DrainType);
     Py_CLEAR(st->RowParserType);
@@ -1748,15 +1690,6 @@ module_exec(PyObject *module)
     State *st = get_state(module);
     PyObject *mod, *limit;
 
-    mod = PyImport_ImportModule("pygwire.exceptions");
-    if (mod == NULL) {
-        return -1;
-    }
-    st->DecodingError = PyObject_GetAttrString(mod, "DecodingError");
-    Py_DECREF(mod);
-    if (st->DecodingError == NULL) {
-        return -1;
-    }
     mod = PyImport_ImportModule("pygwire.constants");
     if (mod == NULL) {
         return -1;
@@ -1780,9 +1713,8 @@ module_exec(PyObject *module)
     st->str_buf = PyUnicode_InternFromString("buf");
     st->str_pos = PyUnicode_InternFromString("pos");
     st->str_ensure = PyUnicode_InternFromString("ensure");
-    st->str_DataRow = PyUnicode_InternFromString("DataRow");
     if (st->tuple_new == NULL || st->str_buf == NULL || st->str_pos == NULL ||
-        st->str_ensure == NULL || st->str_DataRow == NULL) {
+        st->str_ensure == NULL) {
         return -1;
     }
     st->QueueType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &queue_spec, NULL);

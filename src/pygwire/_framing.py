@@ -67,6 +67,7 @@ __all__ = [
     "read_row_description",
     "row_description_fields",
     "split_data_row",
+    "split_data_row_strict",
 ]
 
 _HEADER = struct.Struct("!BI")
@@ -425,10 +426,10 @@ def split_data_row(buf: bytes, start: int, end: int) -> list[bytes | None]:
                 return cols
     except struct.error:
         pass
-    _split_data_row_strict(buf, start, end)
+    split_data_row_strict(buf, start, end)
 
 
-def _split_data_row_strict(buf: bytes, start: int, end: int) -> NoReturn:
+def split_data_row_strict(buf: bytes, start: int, end: int) -> NoReturn:
     """Walk a DataRow that the fast path refused and raise its exact fault."""
     if end - start < 2:
         raise DecodingError("DataRow", 0, "column count needs 2 bytes")
