@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PG15   := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: test lint typecheck unit demo bench clean node
+.PHONY: test check lint typecheck unit demo bench clean node
 
 $(STAMP): pyproject.toml setup.py src/pygwire/_cframing.c
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,17 @@ unit: $(STAMP) $(PG15) node
 	PYGWIRE_PURE_PYTHON=1 $(PY) -bb -m pytest
 
 test: lint typecheck unit
+
+# The quick loop: lint, types, and the offline tests (tests/unit, tests/fuzz)
+# on both paths at once, with a twentieth of the examples; no server, nothing
+# installed beyond the venv.
+QUICK := PYGWIRE_EXAMPLES_SCALE=0.05 $(PY) -bb -m pytest -q tests/unit tests/fuzz
+check: lint typecheck
+	@$(QUICK) & compiled=$$!; \
+	PYGWIRE_PURE_PYTHON=1 $(QUICK) > .check-pure.log 2>&1; pure=$$?; \
+	wait $$compiled; compiled=$$?; \
+	echo "pure Python:"; tail -n 3 .check-pure.log; rm -f .check-pure.log; \
+	test $$compiled -eq 0 -a $$pure -eq 0
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/pygwire/*.so .mypy_cache .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ import sys
 
 from harness.postgres import USERS, PostgresServer
 
-from examples.socket_client import SocketClient
+from pygwire.client import SocketClient
 from pygwire.messages import (
     Bind,
     CopyData,

@@ -1,192 +1,38 @@
-"""A small blocking PostgreSQL client: pygwire's FrontendConnection on a socket.
+"""A blocking client in a few lines: pygwire.client.SocketClient.
 
-pygwire does no I/O; this file shows the few lines it takes to add it.  The
-connection subclass writes through :meth:`on_send` and reads with
-:meth:`SocketClient.next_message`.  Authentication (SCRAM with channel
-binding, MD5, cleartext) comes from :mod:`pygwire.auth`; TLS from the
-standard library's :mod:`ssl`, through SSLRequest or directly.
+    python -m examples.socket_client HOST PORT USER [PASSWORD]
+
+connects, authenticates with whatever method the server asks for (SCRAM,
+MD5, cleartext), runs one query and prints what came back.  For TLS pass
+``tls=ssl.create_default_context(...)`` to :meth:`SocketClient.connect`.
 """
 
 from __future__ import annotations
 
-import socket
-import ssl
-from collections.abc import Callable, Iterable
+import sys
 
-from pygwire import ConnectionPhase, FrontendConnection, StartupRequestCode
-from pygwire.auth import ChannelBinding, ClientAuthenticator
-from pygwire.messages import (
-    AuthenticationMessage,
-    BackendKeyData,
-    ErrorResponse,
-    PGMessage,
-    Query,
-    ReadyForQuery,
-    SSLRequest,
-    SSLResponse,
-    StartupMessage,
-    Terminate,
-)
+from pygwire.client import ServerError, SocketClient
+from pygwire.messages import DataRow
 
-Trace = Callable[[str, PGMessage], None]
+__all__ = ["ServerError", "SocketClient", "main"]
 
 
-class ServerError(Exception):
-    """An ErrorResponse from the server, with its fields."""
+def main(argv: list[str]) -> int:
+    host, port, user, *rest = argv
+    password = rest[0] if rest else None
+    try:
+        client = SocketClient.connect(host, int(port), user, password=password)
+    except (OSError, ServerError) as exc:
+        print(f"cannot connect: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for msg in client.query("select current_user, version()"):
+            if isinstance(msg, DataRow):
+                print([None if v is None else v.decode() for v in msg.columns])
+    finally:
+        client.close()
+    return 0
 
-    def __init__(self, error: ErrorResponse) -> None:
-        super().__init__(f"{error.severity} {error.code}: {error.message}")
-        self.error = error
 
-
-class SocketClient(FrontendConnection):
-    """FrontendConnection that writes to a socket; ``trace`` sees every message."""
-
-    def __init__(self, sock: socket.socket, trace: Trace | None = None) -> None:
-        super().__init__()
-        self.sock = sock
-        self.trace = trace
-        self.tls_certificate: bytes | None = None
-        self.startup_messages: list[PGMessage] = []
-        self.backend_key: BackendKeyData | None = None
-
-    @classmethod
-    def connect(
-        cls,
-        host: str,
-        port: int,
-        user: str,
-        database: str = "postgres",
-        password: str | None = None,
-        *,
-        protocol_version: int = StartupRequestCode.V3_0,
-        params: dict[str, str] | None = None,
-        tls: ssl.SSLContext | None = None,
-        direct_tls: bool = False,
-        channel_binding: ChannelBinding = "prefer",
-        trace: Trace | None = None,
-    ) -> SocketClient:
-        """Open a socket and a session on it.
-
-        With ``tls`` the connection is encrypted: after an SSLRequest, or at
-        once with ``direct_tls`` (PostgreSQL 17+, ALPN ``postgresql``).
-        """
-        sock = socket.create_connection((host, port), timeout=30)
-        client = cls(sock, trace)
-        try:
-            if tls is not None:
-                client.start_tls(tls, host, direct=direct_tls)
-            client.authenticate(
-                user,
-                database,
-                password,
-                protocol_version=protocol_version,
-                params=params,
-                channel_binding=channel_binding,
-            )
-        except BaseException:
-            client.sock.close()
-            raise
-        return client
-
-    def start_tls(self, context: ssl.SSLContext, host: str, *, direct: bool = False) -> None:
-        """Encrypt the connection, through SSLRequest or directly."""
-        if direct:
-            context.set_alpn_protocols(["postgresql"])
-        else:
-            self.send(SSLRequest())
-            if self.next_message() is not SSLResponse.SUPPORTED:
-                raise ConnectionError("the server refused TLS")
-        self.sock = context.wrap_socket(self.sock, server_hostname=host)
-        self.tls_certificate = self.sock.getpeercert(binary_form=True)
-
-    def authenticate(
-        self,
-        user: str,
-        database: str = "postgres",
-        password: str | None = None,
-        *,
-        protocol_version: int = StartupRequestCode.V3_0,
-        params: dict[str, str] | None = None,
-        channel_binding: ChannelBinding = "prefer",
-    ) -> None:
-        """Startup and authentication, up to the first ReadyForQuery.
-
-        Every message received on the way is kept in ``startup_messages``
-        and the cancellation key in ``backend_key``.
-        """
-        auth = ClientAuthenticator(
-            user, password, channel_binding=channel_binding, tls_certificate=self.tls_certificate
-        )
-        startup = {"user": user, "database": database, **(params or {})}
-        self.send(StartupMessage(params=startup, protocol_version=protocol_version))
-        while not isinstance(msg := self.next_message(), ReadyForQuery):
-            self.startup_messages.append(msg)
-            if isinstance(msg, ErrorResponse):
-                raise ServerError(msg)
-            if isinstance(msg, BackendKeyData):
-                self.backend_key = msg
-            if isinstance(msg, AuthenticationMessage):
-                answer = auth.handle(msg)
-                if answer is not None:
-                    self.send(answer)
-        self.startup_messages.append(msg)
-
-    # -- I/O ---------------------------------------------------------------
-    def on_send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def send(self, msg: PGMessage) -> bytes:
-        if self.trace:
-            self.trace("->", msg)
-        return super().send(msg)
-
-    def on_receive(self, msg: PGMessage) -> None:
-        if self.trace:
-            self.trace("<-", msg)
-
-    def send_all(self, messages: Iterable[PGMessage]) -> None:
-        for msg in messages:
-            self.send(msg)
-
-    def next_message(self) -> PGMessage:
-        """The next message from the server, reading the socket as needed."""
-        data = b""  # first take what is already buffered in the decoder
-        while True:
-            for msg in self.receive(data):
-                return msg  # the rest stays in the decoder for the next call
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError(f"server closed the connection in {self.phase.name}")
-
-    def messages_until(
-        self, last: type[PGMessage], *, count: int = 1, raise_errors: bool = False
-    ) -> list[PGMessage]:
-        """Receive until ``count`` messages of type ``last`` have arrived.
-
-        With ``raise_errors`` an ErrorResponse raises :class:`ServerError`
-        once the exchange is over (at once if the session failed).
-        """
-        out: list[PGMessage] = []
-        while count:
-            msg = self.next_message()
-            out.append(msg)
-            if isinstance(msg, ErrorResponse) and self.phase is ConnectionPhase.FAILED:
-                raise ServerError(msg)
-            if isinstance(msg, last):
-                count -= 1
-        if raise_errors:
-            for msg in out:
-                if isinstance(msg, ErrorResponse):
-                    raise ServerError(msg)
-        return out
-
-    def query(self, sql: str) -> list[PGMessage]:
-        """Run a simple query; return every message up to ReadyForQuery."""
-        self.send(Query(query_string=sql))
-        return self.messages_until(ReadyForQuery)
-
-    def close(self) -> None:
-        if self.is_active:
-            self.send(Terminate())
-        self.sock.close()
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,8 +1,12 @@
-"""Session-wide real servers.
+"""Shared test setup: the layers' markers, and session-wide real servers.
 
-Each server starts on first use, once per test session, on a free loopback
-port, and stops when the session ends.  A server that cannot start fails
-the tests that need it: nothing here skips.
+Tests live in three layers, each marked by its directory: ``tests/unit``
+(offline, fast), ``tests/fuzz`` (offline property and fuzz tests) and
+``tests/integration`` (real servers and clients).  ``make check`` runs the
+first two; ``make test`` all three.  Each server starts on first use, once
+per test session, on a free loopback port, and stops when the session
+ends.  A server that cannot start fails the tests that need it: nothing
+here skips.
 """
 
 from __future__ import annotations
@@ -14,12 +18,17 @@ import pytest
 from harness.postgres import PostgresServer
 from hypothesis import settings
 
+from budget import SCALE, examples
+
 # CI gates a landing, so there Hypothesis searches the same examples on
 # every run and allows slow ones on a busy machine; local runs keep
 # searching at random, which is how new failures are found.
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+elif SCALE < 1:  # make check: the same tests, fewer examples each
+    settings.register_profile("quick", max_examples=examples(100), deadline=None)
+    settings.load_profile("quick")
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +50,17 @@ def pg18_ssl() -> Iterator[PostgresServer]:
     """PostgreSQL 18 built with OpenSSL, ssl=on with a self-signed certificate."""
     with PostgresServer(18, ssl=True) as server:
         yield server
+
+
+_LAYERS = ("unit", "fuzz", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer, from the directory it lives in."""
+    for item in items:
+        layer = item.path.parent.name
+        if layer in _LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

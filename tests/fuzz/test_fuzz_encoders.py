@@ -23,13 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import EncodingError
 from pygwire import messages as m
 from strategies import ALL_MESSAGE_CLASSES, STRATEGIES, contexts_for
 
-EXAMPLES = int(os.environ.get("PYGWIRE_FUZZ_EXAMPLES", "300"))
+EXAMPLES = examples(int(os.environ.get("PYGWIRE_FUZZ_EXAMPLES", "300")))
 FUZZ = settings(
-    max_examples=3 * EXAMPLES,
+    max_examples=examples(3) * EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

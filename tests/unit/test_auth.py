@@ -40,6 +40,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import AuthenticationError
 from pygwire.auth import (
     SCRAM_SHA_256,
@@ -1276,7 +1277,9 @@ def scram_exchange(stored_password: str, given_password: str, iterations: int) -
     assert client.done
 
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 # PostgreSQL passwords are UTF-8 C strings: no NUL, no lone surrogate.  (With

@@ -30,7 +30,6 @@ import asyncpg
 import pg8000.native
 import psycopg
 import pytest
-from examples.socket_client import ServerError, SocketClient
 
 from fake_server import FakeServer, FakeSession, PygwireAuth, Role, ServerTLS
 from pygwire import ConnectionPhase, FrontendConnection
@@ -41,6 +40,7 @@ from pygwire.auth import (
     ScramVerifier,
     md5_stored,
 )
+from pygwire.client import ServerError, SocketClient
 from pygwire.exceptions import AuthenticationError
 from pygwire.messages import (
     AuthenticationCleartextPassword,
@@ -468,7 +468,7 @@ def test_pg8000_wrong_password(server: FakeServer, tls: ServerTLS, user: str) ->
 
 
 # --------------------------------------------------------------------------
-# pygwire's own client (examples/socket_client.py)
+# pygwire's own client (pygwire.client)
 
 
 @pytest.mark.parametrize("direct_tls", [False, True])

@@ -1,6 +1,6 @@
 """pygwire's client role against real PostgreSQL servers.
 
-A FrontendConnection on a plain socket (examples/socket_client.py) drives
+A FrontendConnection on a plain socket (pygwire.client) drives
 each flow; the server, not pygwire, decides what comes back.  Assertions
 check values the server computed (row contents, SQLSTATEs, tags) and that
 the state machine followed every step in strict mode.
@@ -13,11 +13,11 @@ import struct
 import time
 
 import pytest
-from examples.socket_client import ServerError, SocketClient
 from harness.postgres import USERS as PASSWORDS
 from harness.postgres import PostgresServer
 
 from pygwire import BackendMessageDecoder, ConnectionPhase, StartupRequestCode
+from pygwire.client import ServerError, SocketClient
 from pygwire.constants import PROTOCOL_V3_GREASE
 from pygwire.messages import (
     Bind,

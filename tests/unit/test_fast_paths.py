@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import DecodingError, EncodingError
 from pygwire import messages as m
 from pygwire.messages._registry import DECLARATIONS
@@ -64,7 +65,7 @@ def _mutate(data: st.DataObject, payload: bytes) -> bytes:
     return bytes(raw)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(data=st.data())
 def test_fast_parsers_agree_with_strict(data: st.DataObject) -> None:
     cls = data.draw(st.sampled_from(FAST_PARSED))
@@ -77,7 +78,7 @@ def test_fast_parsers_agree_with_strict(data: st.DataObject) -> None:
     assert fast == strict, (cls.__name__, payload)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(data=st.data())
 def test_fast_encoders_agree_with_validating(data: st.DataObject) -> None:
     cls = data.draw(st.sampled_from(ALL_MESSAGE_CLASSES))

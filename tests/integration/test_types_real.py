@@ -40,7 +40,7 @@ from pygwire.types import (
     decode,
     encode,
 )
-from test_types import ACCEPTED, REFUSED, REFUSED_BY_DESIGN
+from types_cases import ACCEPTED, REFUSED, REFUSED_BY_DESIGN
 
 __all__: list[str] = []
 

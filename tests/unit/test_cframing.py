@@ -34,6 +34,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import (
     DecodingError,
     FramingError,
@@ -46,7 +47,7 @@ from pygwire.messages.simple_query import FieldDescription
 from strategies import SEQUENCE_CONTEXTS, STRATEGIES, payload_of, sequences
 
 IN_CI = os.environ.get("CI") == "true"
-EXAMPLES = int(os.environ.get("PYGWIRE_FUZZ_EXAMPLES", "300"))
+EXAMPLES = examples(int(os.environ.get("PYGWIRE_FUZZ_EXAMPLES", "300")))
 DIFF = settings(max_examples=EXAMPLES, deadline=None)
 
 

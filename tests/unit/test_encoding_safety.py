@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import EncodingError, PygwireError
 from pygwire import messages as m
 from pygwire.constants import MAX_MESSAGE_LENGTH
@@ -313,7 +314,7 @@ BAD_VALUES = st.sampled_from(
     [c for c in ALL_MESSAGE_CLASSES if dataclasses.is_dataclass(c)],
     ids=lambda c: c.__name__,
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_failed_encode_leaves_buffer_unchanged(cls: type[m.PGMessage], data: st.DataObject) -> None:
     msg = data.draw(STRATEGIES[cls], label="valid message")

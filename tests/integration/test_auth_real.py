@@ -7,11 +7,11 @@ import ssl
 
 import psycopg
 import pytest
-from examples.socket_client import ServerError, SocketClient
 from harness.postgres import USERS, PostgresServer
 
 from pygwire import AuthenticationError
 from pygwire.auth import SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramVerifier
+from pygwire.client import ServerError, SocketClient
 from pygwire.messages import (
     AuthenticationCleartextPassword,
     AuthenticationMD5Password,

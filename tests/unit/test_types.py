@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire.exceptions import PygwireError
 from pygwire.types import (
     Format,
@@ -37,8 +38,9 @@ from pygwire.types import (
     encode,
     infer_oid,
 )
+from types_cases import ACCEPTED, REFUSED, REFUSED_BY_DESIGN
 
-__all__ = ["ACCEPTED", "BAD_BINARY", "KNOWN", "REFUSED", "REFUSED_BY_DESIGN"]
+__all__ = ["BAD_BINARY", "KNOWN"]
 
 TEXT, BINARY = Format.TEXT, Format.BINARY
 UTC = dt.UTC
@@ -289,14 +291,14 @@ def test_float4_rounds_like_a_cast() -> None:
         encode(10**400, Oid.FLOAT8)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_float8_text_round_trips(value: float) -> None:
     text = encode(value, Oid.FLOAT8)
     assert _same(decode(text, Oid.FLOAT8), value)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.floats(width=32, allow_nan=False, allow_infinity=False))
 def test_float4_text_round_trips(value: float) -> None:
     assert _same(decode(encode(value, Oid.FLOAT4), Oid.FLOAT4), value)
@@ -305,239 +307,10 @@ def test_float4_text_round_trips(value: float) -> None:
 
 # -- text input: what PostgreSQL reads ------------------------------------------
 
-# (text, oid, value): PostgreSQL 18 reads each of these to the value given.
-ACCEPTED: list[tuple[str, int, object]] = [
-    (" 12 ", Oid.INT4, 12),
-    ("\t-7\n", Oid.INT2, -7),
-    ("+5", Oid.INT8, 5),
-    ("1_000_000", Oid.INT4, 1000000),
-    ("0x_1F", Oid.INT4, 31),
-    ("0X1f", Oid.INT4, 31),
-    ("-0x80000000", Oid.INT4, -(2**31)),
-    ("0b101", Oid.INT2, 5),
-    ("0o17", Oid.INT8, 15),
-    ("007", Oid.INT4, 7),
-    ("0_1", Oid.INT4, 1),
-    ("-1", Oid.OID, 4294967295),
-    ("-2147483648", Oid.OID, 2147483648),
-    ("0x10", Oid.OID, 16),
-    ("010", Oid.OID, 8),
-    ("18446744073709551615", Oid.OID, 4294967295),
-    ("tr", Oid.BOOL, True),
-    ("TRU", Oid.BOOL, True),
-    ("ye", Oid.BOOL, True),
-    ("on", Oid.BOOL, True),
-    (" of ", Oid.BOOL, False),
-    ("NO", Oid.BOOL, False),
-    ("fa", Oid.BOOL, False),
-    ("1", Oid.BOOL, True),
-    ("0", Oid.BOOL, False),
-    ("\tyes\n", Oid.BOOL, True),
-    (" 1.5 ", Oid.FLOAT8, 1.5),
-    ("0x1p3", Oid.FLOAT8, 8.0),
-    ("-INF", Oid.FLOAT8, -math.inf),
-    ("+inf", Oid.FLOAT4, math.inf),
-    ("infinity", Oid.FLOAT8, math.inf),
-    (".5", Oid.FLOAT8, 0.5),
-    ("5.", Oid.FLOAT8, 5.0),
-    ("1e-310", Oid.FLOAT8, 1e-310),
-    ("4.9e-324", Oid.FLOAT8, 5e-324),
-    ("1e-45", Oid.FLOAT4, struct.unpack("!f", b"\x00\x00\x00\x01")[0]),
-    ("3.4028235e38", Oid.FLOAT4, 3.4028234663852886e38),
-    (" 1.50 ", Oid.NUMERIC, Decimal("1.50")),
-    ("1_000.000_1", Oid.NUMERIC, Decimal("1000.0001")),
-    ("0x1F", Oid.NUMERIC, Decimal(31)),
-    ("-0x1F", Oid.NUMERIC, Decimal(-31)),
-    ("0b_1", Oid.NUMERIC, Decimal(1)),
-    ("nan", Oid.NUMERIC, Decimal("NaN")),
-    ("inf", Oid.NUMERIC, Decimal("Infinity")),
-    ("-Infinity", Oid.NUMERIC, Decimal("-Infinity")),
-    ("1e5", Oid.NUMERIC, Decimal("100000")),
-    ("1.5e-3", Oid.NUMERIC, Decimal("0.0015")),
-    ("-0.000", Oid.NUMERIC, Decimal("0.000")),
-    ("0.0e-5", Oid.NUMERIC, Decimal("0.000000")),
-    ("00012.3400", Oid.NUMERIC, Decimal("12.3400")),
-    ("1e1_0", Oid.NUMERIC, Decimal("10000000000")),
-    ("\\x 41 42\n43", Oid.BYTEA, b"ABC"),
-    ("\\x\t41\r", Oid.BYTEA, b"A"),
-    ("\\x", Oid.BYTEA, b""),
-    ("\\141\\000", Oid.BYTEA, b"a\x00"),
-    ("a\\\\b", Oid.BYTEA, b"a\\b"),
-    ("é", Oid.BYTEA, "é".encode()),
-    (
-        "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}",
-        Oid.UUID,
-        uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
-    ),
-    (
-        "a0eebc999c0b4ef8bb6d6bb9bd380a11",
-        Oid.UUID,
-        uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
-    ),
-    (
-        "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
-        Oid.UUID,
-        uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
-    ),
-    ("a" * 70, Oid.NAME, "a" * 63),
-    ("é" * 40, Oid.NAME, "é" * 31),
-    ("epoch", Oid.DATE, dt.date(1970, 1, 1)),
-    ("2000-1-1", Oid.DATE, dt.date(2000, 1, 1)),
-    (" Infinity ", Oid.DATE, Infinity.POSITIVE),
-    ("2000-01-01T10:00:00Z", Oid.TIMESTAMPTZ, dt.datetime(2000, 1, 1, 10, tzinfo=UTC)),
-    (
-        "2000-01-01 00:00:00.5+02",
-        Oid.TIMESTAMPTZ,
-        dt.datetime(1999, 12, 31, 22, 0, 0, 500000, tzinfo=UTC),
-    ),
-    (
-        "2000-01-01 00:00:00+05:30:15",
-        Oid.TIMESTAMPTZ,
-        dt.datetime(1999, 12, 31, 18, 29, 45, tzinfo=UTC),
-    ),
-    ("2000-01-01 10:00:00 UTC", Oid.TIMESTAMPTZ, dt.datetime(2000, 1, 1, 10, tzinfo=UTC)),
-    ("2000-01-01 10:00:00+02", Oid.TIMESTAMP, dt.datetime(2000, 1, 1, 10)),
-    ("2000-01-01", Oid.TIMESTAMP, dt.datetime(2000, 1, 1)),
-    ("2000-01-01 23:59:59.9999999", Oid.TIMESTAMP, dt.datetime(2000, 1, 2)),
-    ("12:00", Oid.TIME, dt.time(12)),
-    ("1:2:3", Oid.TIME, dt.time(1, 2, 3)),
-    ("00:00:00.1", Oid.TIME, dt.time(0, 0, 0, 100000)),
-    ("1 mon -1 days", Oid.INTERVAL, Interval(1, -1, 0)),
-    ("-1 year -2 mons +3 days -04:05:06", Oid.INTERVAL, Interval(-14, 3, -14706000000)),
-    ("-00:00:00.000001", Oid.INTERVAL, Interval(0, 0, -1)),
-    ("100000 hours", Oid.INTERVAL, Interval(0, 0, 100000 * 3600 * 10**6)),
-    ("-14 months", Oid.INTERVAL, Interval(-14, 0, 0)),
-    ("@ 1 day ago", Oid.INTERVAL, Interval(0, -1, 0)),
-    ("1 week 1 day", Oid.INTERVAL, Interval(0, 8, 0)),
-    ("1 decade", Oid.INTERVAL, Interval(120, 0, 0)),
-    ("02:00 1 day", Oid.INTERVAL, Interval(0, 1, 7200 * 10**6)),
-    ("1day", Oid.INTERVAL, Interval(0, 1, 0)),
-    ("5", Oid.INTERVAL, Interval(0, 0, 5 * 10**6)),
-    ("1.5 ms", Oid.INTERVAL, Interval(0, 0, 1500)),
-    ("P1Y2M3DT4H5M6.5S", Oid.INTERVAL, Interval(14, 3, 14706500000)),
-    ("P1Y-2M", Oid.INTERVAL, Interval(10, 0, 0)),
-    ("P1W", Oid.INTERVAL, Interval(0, 7, 0)),
-    ("+infinity", Oid.INTERVAL, Interval.INFINITY),
-    ("2147483647 days 2147483647 months", Oid.INTERVAL, Interval(2**31 - 1, 2**31 - 1, 0)),
-    (
-        '{ a , b c ,"d" , \\e, NULL ,"NULL", nulL, "" }',
-        Oid.TEXT_ARRAY,
-        ["a", "b c", "d", "e", None, "NULL", None, ""],
-    ),
-    ("{a b\\ }", Oid.TEXT_ARRAY, ["a b "]),
-    ('{"\\a"}', Oid.TEXT_ARRAY, ["a"]),
-    ("  {a}  ", Oid.TEXT_ARRAY, ["a"]),
-    ("[1:2]={a,b}", Oid.TEXT_ARRAY, ["a", "b"]),
-    ("[1:2] = {a,b}", Oid.TEXT_ARRAY, ["a", "b"]),
-    ("{ }", Oid.TEXT_ARRAY, []),
-    ("{{}}", Oid.TEXT_ARRAY, []),
-    ("{NULLx}", Oid.TEXT_ARRAY, ["NULLx"]),
-    ("{ 1, 2 }", Oid.INT4_ARRAY, [1, 2]),
-    ('{"\\\\x61"}', Oid.BYTEA_ARRAY, [b"a"]),
-    (" [1, 2] ", Oid.JSONB, [1, 2]),
-    ('"\\ud83d\\ude00"', Oid.JSONB, "\U0001f600"),
-    ('{"a":1,"a":2}', Oid.JSONB, {"a": 2}),
-    ("1.000", Oid.JSON, 1.0),
-]
-
 
 @pytest.mark.parametrize(("text", "oid", "value"), ACCEPTED)
 def test_accepted_text(text: str, oid: int, value: object) -> None:
     assert _same(decode(text.encode(), oid), value)
-
-
-# (text, oid, SQLSTATE): PostgreSQL 18 refuses each of these.
-REFUSED: list[tuple[str, int, str]] = [
-    ("_1", Oid.INT4, "22P02"),
-    ("1_", Oid.INT4, "22P02"),
-    ("1__0", Oid.INT4, "22P02"),
-    ("- 5", Oid.INT4, "22P02"),
-    ("", Oid.INT4, "22P02"),
-    ("0x", Oid.INT4, "22P02"),
-    ("1e3", Oid.INT4, "22P02"),
-    ("1.0", Oid.INT4, "22P02"),
-    ("00x1", Oid.INT4, "22P02"),
-    ("\u0661", Oid.INT4, "22P02"),  # an Arabic-Indic digit is no digit to PostgreSQL
-    ("2147483648", Oid.INT4, "22003"),
-    ("32768", Oid.INT2, "22003"),
-    ("9" * 5000, Oid.INT8, "22003"),
-    # The server reads the number before it looks at what follows: an
-    # overflow is reported as such, not as the junk after it.
-    ("9999999999x", Oid.INT4, "22003"),
-    ("0x1FFFFFFFFx", Oid.INT4, "22003"),
-    ("12 x", Oid.INT4, "22P02"),
-    ("1e-330x", Oid.FLOAT8, "22003"),
-    ("1e400 x", Oid.FLOAT4, "22003"),
-    ("3e38x", Oid.FLOAT4, "22P02"),
-    ("1e131072x", Oid.NUMERIC, "22P02"),
-    ("4294967296x", Oid.OID, "22P02"),
-    ("-2147483649", Oid.OID, "22003"),
-    ("4294967296", Oid.OID, "22003"),
-    ("0o10", Oid.OID, "22P02"),
-    ("1_0", Oid.OID, "22P02"),
-    ("08", Oid.OID, "22P02"),
-    ("o", Oid.BOOL, "22P02"),
-    ("", Oid.BOOL, "22P02"),
-    ("01", Oid.BOOL, "22P02"),
-    ("truee", Oid.BOOL, "22P02"),
-    ("t rue", Oid.BOOL, "22P02"),
-    ("1_000", Oid.FLOAT8, "22P02"),
-    ("infinit", Oid.FLOAT8, "22P02"),
-    (".", Oid.FLOAT8, "22P02"),
-    ("1e", Oid.FLOAT8, "22P02"),
-    ("1e400", Oid.FLOAT8, "22003"),
-    ("1e-400", Oid.FLOAT8, "22003"),
-    ("2e-324", Oid.FLOAT8, "22003"),
-    ("1e" + "9" * 5000, Oid.FLOAT8, "22003"),
-    ("3.4028236e38", Oid.FLOAT4, "22003"),
-    ("7e-46", Oid.FLOAT4, "22003"),
-    ("1e100", Oid.FLOAT4, "22003"),
-    ("1_000._1", Oid.NUMERIC, "22P02"),
-    ("0x1F.8", Oid.NUMERIC, "22P02"),
-    ("-nan", Oid.NUMERIC, "22P02"),
-    ("+nan", Oid.NUMERIC, "22P02"),
-    (".", Oid.NUMERIC, "22P02"),
-    ("1_e10", Oid.NUMERIC, "22P02"),
-    ("1e-16384", Oid.NUMERIC, "22003"),
-    ("0e-16384", Oid.NUMERIC, "22003"),
-    ("1e131072", Oid.NUMERIC, "22003"),
-    ("1e2147483647", Oid.NUMERIC, "22003"),
-    ("\\x4", Oid.BYTEA, "22023"),
-    ("\\x4G", Oid.BYTEA, "22023"),
-    ("\\x4 1", Oid.BYTEA, "22023"),
-    ("\\x41\v42", Oid.BYTEA, "22023"),
-    ("\\X41", Oid.BYTEA, "22P02"),
-    ("\\400", Oid.BYTEA, "22P02"),
-    ("\\3", Oid.BYTEA, "22P02"),
-    ("abc\\", Oid.BYTEA, "22P02"),
-    ("\\38", Oid.BYTEA, "22P02"),
-    (" a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", Oid.UUID, "22P02"),
-    ("{a0eebc999c0b4ef8bb6d6bb9bd380a11", Oid.UUID, "22P02"),
-    ("a0e-ebc99-9c0b-4ef8-bb6d-6bb9bd380a11", Oid.UUID, "22P02"),
-    ("a0eebc999c0b4ef8bb6d6bb9bd380a11-", Oid.UUID, "22P02"),
-    ("2000-02-30", Oid.DATE, "22008"),
-    ("24:00:01", Oid.TIME, "22008"),
-    ("1:60:00", Oid.INTERVAL, "22015"),
-    ("1 day 2 days", Oid.INTERVAL, "22007"),
-    ("1 hour 02:00:00", Oid.INTERVAL, "22007"),
-    ("1 day ago 2 hours", Oid.INTERVAL, "22007"),
-    ("1.5 seconds 1 ms", Oid.INTERVAL, "22007"),
-    ("2147483648 days", Oid.INTERVAL, "22015"),
-    ("P", Oid.INTERVAL, "22007"),
-    ('{a"b"}', Oid.TEXT_ARRAY, "22P02"),
-    ('{"a"b}', Oid.TEXT_ARRAY, "22P02"),
-    ("{a,,b}", Oid.TEXT_ARRAY, "22P02"),
-    ("{a,}", Oid.TEXT_ARRAY, "22P02"),
-    ("{,}", Oid.TEXT_ARRAY, "22P02"),
-    ("{a} x", Oid.TEXT_ARRAY, "22P02"),
-    ("[1:3]={a,b}", Oid.TEXT_ARRAY, "22P02"),
-    ('{"a" "b"}', Oid.TEXT_ARRAY, "22P02"),
-    ("{1,x}", Oid.INT4_ARRAY, "22P02"),
-    ("NaN", Oid.JSONB, "22P02"),
-    ('"\\u0000"', Oid.JSONB, "22P05"),
-    ('"\\ud800"', Oid.JSONB, "22P02"),
-    ("{", Oid.JSON, "22P02"),
-]
 
 
 @pytest.mark.parametrize(("text", "oid", "sqlstate"), REFUSED)
@@ -549,30 +322,6 @@ def test_refused_text(text: str, oid: int, sqlstate: str) -> None:
     assert err.type_name == codec(oid).name
     assert str(err).startswith(codec(oid).name + ": ")
     assert err.sqlstate == sqlstate
-
-
-# (text, oid, why): valid for PostgreSQL, refused here by design; see the
-# module documentation.
-REFUSED_BY_DESIGN: list[tuple[str, int, str]] = [
-    ("0044-03-15 BC", Oid.DATE, "22008"),
-    ("10000-01-01", Oid.DATE, "22008"),
-    ("24:00:00", Oid.TIME, "22008"),
-    ("0001-01-01 00:00:00 BC", Oid.TIMESTAMP, "22008"),
-    ("Jan 8 1999", Oid.DATE, "22007"),
-    ("01/02/2000", Oid.DATE, "22007"),
-    ("today", Oid.DATE, "22007"),
-    ("2000-01-01 10:00 America/New_York", Oid.TIMESTAMPTZ, "22007"),
-    ("1.5 years", Oid.INTERVAL, "22007"),
-    ("1-2", Oid.INTERVAL, "22007"),
-    ("[0:1]={1,2}", Oid.INT4_ARRAY, "0A000"),
-    ("{{1,2},{3,4}}", Oid.INT4_ARRAY, "0A000"),
-    ("1e400", Oid.JSON, "22003"),
-    # json (unlike jsonb) keeps a lone surrogate escape; a str holding one
-    # could not be sent back as UTF-8.
-    ('"\\ud800"', Oid.JSON, "22P02"),
-    # glibc's strtod keeps the digits in the NaN's payload.
-    ("nan(123)", Oid.FLOAT8, "0A000"),
-]
 
 
 @pytest.mark.parametrize(("text", "oid", "sqlstate"), REFUSED_BY_DESIGN)
@@ -993,7 +742,7 @@ def _json_same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.data())
 @pytest.mark.parametrize("oid", sorted(SCALARS))
 def test_round_trip(oid: int, data: st.DataObject) -> None:
@@ -1014,7 +763,7 @@ def test_round_trip(oid: int, data: st.DataObject) -> None:
                 assert (got is None and want is None) or same(got, want)
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(data=st.binary(max_size=40), fmt=st.sampled_from([0, 1]))
 @pytest.mark.parametrize("oid", sorted(Oid))
 def test_decoding_garbage_raises_only_value_decode_error(oid: int, data: bytes, fmt: int) -> None:
@@ -1028,7 +777,7 @@ _SYNTAX = st.text(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(text=_SYNTAX)
 @pytest.mark.parametrize("oid", sorted(Oid))
 def test_decoding_text_garbage_raises_only_value_decode_error(oid: int, text: str) -> None:
@@ -1041,7 +790,7 @@ def test_decode_wants_bytes() -> None:
         decode("1", Oid.INT4)  # type: ignore[arg-type]
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.text(alphabet='{}",\\ aNUL\t1[]:=-', max_size=20))
 def test_array_text_garbage(text: str) -> None:
     with contextlib.suppress(ValueDecodeError):

@@ -31,6 +31,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import (
     BackendMessageDecoder,
     ConnectionPhase,
@@ -52,7 +53,7 @@ from strategies import (
 
 #: Examples per test; raise it for a longer campaign, e.g.
 #: ``PYGWIRE_FUZZ_EXAMPLES=50000 pytest tests/test_fuzz_decoders.py``.
-EXAMPLES = int(os.environ.get("PYGWIRE_FUZZ_EXAMPLES", "300"))
+EXAMPLES = examples(int(os.environ.get("PYGWIRE_FUZZ_EXAMPLES", "300")))
 
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -330,7 +331,7 @@ def payloads_for_class(draw: st.DrawFn) -> tuple[type[m.PGMessage], bytes]:
     return cls, bytes(payload)
 
 
-@settings(FUZZ, max_examples=3 * EXAMPLES)
+@settings(FUZZ, max_examples=examples(3) * EXAMPLES)
 @given(case=payloads_for_class())
 def test_class_decode_raises_only_decoding_error(case: tuple[type[m.PGMessage], bytes]) -> None:
     cls, payload = case
@@ -361,7 +362,7 @@ def large_pipelines(draw: st.DrawFn) -> tuple[MessageDecoder, bytes]:
     return ctx.new(), data
 
 
-@settings(FUZZ, max_examples=max(20, EXAMPLES // 10))
+@settings(FUZZ, max_examples=max(5, EXAMPLES // 10))
 @given(case=large_pipelines(), one_byte=st.booleans(), data=st.data())
 def test_memory_stays_near_what_was_fed(
     case: tuple[MessageDecoder, bytes], one_byte: bool, data: st.DataObject

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
 from pygwire import ConnectionPhase, FramingError, FrontendMessageDecoder
 from pygwire import messages as m
 from pygwire.codec import MessageDecoder
@@ -33,7 +34,7 @@ from strategies import (
 STREAM_CLASSES = [cls for cls in ALL_MESSAGE_CLASSES if cls is not m.DirectSSLHandshake]
 
 ROUNDTRIP = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -129,7 +130,7 @@ def test_direct_ssl_handshake_is_handed_over_whole(data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("ctx", SEQUENCE_CONTEXTS, ids=str)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_encode_messages_pipeline_roundtrip(ctx: DecodingContext, data: st.DataObject) -> None:
     msgs = data.draw(sequences(ctx), label="messages")
