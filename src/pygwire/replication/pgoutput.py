@@ -636,7 +636,9 @@ class Truncate(PgOutputMessage):
         _write_xid(w, self.xid, ctx)
         ids = self.relation_ids
         w.int32(len(ids), "relation_ids")
-        w.int8(self.options, "options")
+        # Option bits: written and read as an unsigned byte, so that every
+        # value survives (a negative Int8 is no set of flags).
+        w.byte1(self.options, "options")
         for oid in ids:
             w.uint32(oid, "relation_ids")
 
@@ -645,7 +647,7 @@ class Truncate(PgOutputMessage):
         xid = _read_xid(r, ctx)
         count_at = r.pos
         count = r.int32()
-        options = r.int8()
+        options = r.byte1()
         if not 0 <= count * 4 <= r.remaining:
             r.fail(f"{count} relations do not fit the {r.remaining} bytes left", at=count_at)
         ids = r.uint32_array(count)

@@ -73,7 +73,7 @@ from .streaming import (
     StandbyStatusUpdate,
     XLogData,
 )
-from .values import LSN, Timestamp
+from .values import LSN, ReplicationValueError, Timestamp
 
 __all__ = [
     "UNCHANGED_TOAST",
@@ -309,9 +309,13 @@ class LogicalStream(ReplicationStream):
     ) -> None:
         super().__init__(start_lsn)
         mode = streaming if isinstance(streaming, str) else ("on" if streaming else "off")
+        if mode not in ("off", "on", "parallel"):
+            raise ReplicationValueError(f"streaming {streaming!r} is not off, on or parallel")
         self._parallel = mode == "parallel"
         # Validates the version and the combination (parallel needs 4).
         self._outside = PgOutputContext(proto_version, False, self._parallel)
+        if mode != "off" and proto_version < 2:
+            raise ReplicationValueError("streaming needs proto_version 2 or later")
         self._inside = (
             PgOutputContext(proto_version, True, self._parallel) if proto_version >= 2 else None
         )
