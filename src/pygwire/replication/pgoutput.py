@@ -33,6 +33,7 @@ from .._wire import Reader, Writer
 from ..constants import MessageDirection
 from ..exceptions import DecodingError, EncodingError
 from ..messages._subprotocol import SubMessage, SubProtocol
+from .streaming import _write_flag
 from .values import _LSN0, _TS0, LSN, ReplicationValueError, Timestamp, _lsn, _timestamp
 
 __all__ = [
@@ -342,12 +343,11 @@ class LogicalMessage(PgOutputMessage):
 
     def _write(self, w: Writer, ctx: PgOutputContext) -> None:
         _write_xid(w, self.xid, ctx)
-        t = self.transactional
-        if t is not True and t is not False and t not in (0, 1):
-            w.fail("transactional", f"expected a boolean, got {t!r}")
-        w.int8(1 if t else 0, "transactional")
+        _write_flag(w, self.transactional, "transactional")
         w.uint64(self.lsn, "lsn")
         w.cstring(self.prefix, "prefix")
+        if self.content is None:
+            w.fail("content", "a message's content cannot be NULL")
         w.value(self.content, "content")
 
     @classmethod
@@ -420,6 +420,8 @@ class Relation(PgOutputMessage):
             w.fail("replica_identity", f"{ident!r} is not one of d, n, f, i")
         w.int8(ord(ident), "replica_identity")
         columns = self.columns
+        if not isinstance(columns, (list, tuple)):
+            w.fail("columns", f"expected a list of RelationColumn, got {type(columns).__name__}")
         w.count(len(columns), "columns")
         for i, col in enumerate(columns):
             where = f"columns[{i}]"
@@ -635,6 +637,8 @@ class Truncate(PgOutputMessage):
     def _write(self, w: Writer, ctx: PgOutputContext) -> None:
         _write_xid(w, self.xid, ctx)
         ids = self.relation_ids
+        if not isinstance(ids, (list, tuple)):
+            w.fail("relation_ids", f"expected a list of OIDs, got {type(ids).__name__}")
         w.int32(len(ids), "relation_ids")
         # Option bits: written and read as an unsigned byte, so that every
         # value survives (a negative Int8 is no set of flags).
@@ -679,10 +683,7 @@ class StreamStart(PgOutputMessage):
 
     def _write(self, w: Writer, ctx: PgOutputContext) -> None:
         w.uint32(self.xid, "xid")
-        first = self.first_segment
-        if first is not True and first is not False and first not in (0, 1):
-            w.fail("first_segment", f"expected a boolean, got {first!r}")
-        w.int8(1 if first else 0, "first_segment")
+        _write_flag(w, self.first_segment, "first_segment")
 
     @classmethod
     def _read(cls, r: Reader, ctx: PgOutputContext) -> Self:

@@ -37,9 +37,10 @@ STREAMING: SubProtocol[None] = SubProtocol("streaming replication", None)
 
 
 def _write_flag(w: Writer, value: bool, field: str) -> None:
-    # A Byte1 that the documentation defines as 1 or 0: anything but a
-    # boolean (or the integers 0 and 1) would be a guess.
-    if value is not True and value is not False and value not in (0, 1):
+    """A byte the documentation defines as 1 or 0 (also Int8 flags of
+    pgoutput, the same byte): anything but a boolean or the integers 0 and
+    1 would be a guess."""
+    if value is not True and value is not False and not (type(value) is int and 0 <= value <= 1):
         w.fail(field, f"expected a boolean, got {value!r}")
     w.byte1(1 if value else 0, field)
 
