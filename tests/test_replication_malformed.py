@@ -631,8 +631,8 @@ def test_builders_quote_names_and_values() -> None:
         'CREATE_REPLICATION_SLOT "p" TEMPORARY PHYSICAL (RESERVE_WAL true)'
     )
     assert create_logical_replication_slot(
-        "l", 'my"plugin', two_phase=True, snapshot="nothing"
-    ) == ('CREATE_REPLICATION_SLOT "l" LOGICAL "my""plugin" (TWO_PHASE true, SNAPSHOT \'nothing\')')
+        "l", "my plugin", two_phase=True, snapshot="nothing"
+    ) == ('CREATE_REPLICATION_SLOT "l" LOGICAL "my plugin" (TWO_PHASE true, SNAPSHOT \'nothing\')')
     assert start_physical_replication("16/B374D848", slot_name="p", timeline=1) == (
         'START_REPLICATION SLOT "p" PHYSICAL 16/B374D848 TIMELINE 1'
     )
@@ -666,6 +666,8 @@ def test_builders_quote_names_and_values() -> None:
         (lambda: start_physical_replication(-1), "start_lsn"),
         (lambda: create_logical_replication_slot("s", ""), "plugin"),
         (lambda: create_logical_replication_slot("s", "p\0x"), "plugin"),
+        (lambda: create_logical_replication_slot("s", 'p"x'), "plugin"),
+        (lambda: start_logical_replication("s", 0, {'o"': "1"}), "options['o\"']"),
         (lambda: create_logical_replication_slot("s", "p", snapshot="all"), "snapshot"),  # type: ignore[arg-type]
         (lambda: create_logical_replication_slot("s", "p", two_phase=1), "two_phase"),  # type: ignore[arg-type]
         (lambda: start_logical_replication("s", 0, {"o": "a\0b"}), "options['o']"),

@@ -6,11 +6,13 @@ commands are sent as simple Query messages.  Each builder returns the
 command text.  Every name is written as a double-quoted identifier and
 every value as a single-quoted literal (quotes doubled, as the replication
 command scanner reads them, without backslash escapes), so a name or value
-can never end the token it sits in.  What the server would refuse anyway is
+can never end the token it sits in.  What a server would refuse anyway is
 refused here first with :class:`~pygwire.exceptions.EncodingError`, naming
 the command and the argument: a NUL byte (it would end the query string),
 an empty identifier, a slot name outside PostgreSQL's ``[a-z0-9_]{1,63}``,
-an option the chosen protocol version does not have.
+a double quote in a plugin or option name (PostgreSQL 15's scanner cannot
+read one), an option the chosen protocol version does not have.
+Publication names travel inside a literal and may hold any character.
 
 Options left at None are not sent, so the server's defaults apply and
 older servers are not given options they do not know.
@@ -65,6 +67,20 @@ def quote_literal(value: str, *, command: str = "command", field: str = "value")
     if "\0" in value:
         raise EncodingError(command, field, "contains a NUL byte")
     return "'" + value.replace("'", "''") + "'"
+
+
+def _name(name: str, command: str, field: str) -> str:
+    """A plugin or option name as the replication command scanner reads it.
+
+    A double quote inside is refused: PostgreSQL 18 reads a doubled one
+    as a quote, but PostgreSQL 15 cannot parse it at all (a syntax error),
+    and no plugin or option name needs one.
+    """
+    if isinstance(name, str) and '"' in name:
+        raise EncodingError(
+            command, field, "a double quote in a name is not portable across servers"
+        )
+    return quote_identifier(name, command=command, field=field)
 
 
 def _slot(name: str, command: str) -> str:
@@ -161,7 +177,7 @@ def create_logical_replication_slot(
     text = f"{cmd} {_slot(slot_name, cmd)}"
     if _bool(temporary, cmd, "temporary"):
         text += " TEMPORARY"
-    text += " LOGICAL " + quote_identifier(plugin, command=cmd, field="plugin")
+    text += " LOGICAL " + _name(plugin, cmd, "plugin")
     options = []
     if two_phase is not None:
         options.append(("TWO_PHASE", _word(_bool(two_phase, cmd, "two_phase"))))
@@ -209,7 +225,7 @@ def start_logical_replication(
     parts = []
     for name, value in (options or {}).items():
         field = f"options[{name!r}]"
-        part = quote_identifier(name, command=cmd, field=field)
+        part = _name(name, cmd, field)
         if value is not None:
             part += " " + quote_literal(_option_text(value, cmd, field), command=cmd, field=field)
         parts.append(part)
