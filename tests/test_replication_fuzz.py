@@ -291,7 +291,7 @@ def xlog_stream(draw: st.DrawFn) -> tuple[int, str, list[bytes]]:
         inner = case.payload
         if draw(st.integers(0, 2)) == 0:
             inner = draw(damaged(inner))
-        start = draw(st.integers(0, 2**40))
+        start = draw(st.one_of(st.integers(0, 2**40), st.integers(2**64 - 2**8, 2**64 - 1)))
         payloads.append(XLogData(LSN(start), LSN(start), Timestamp(0), inner).encode())
         if draw(st.integers(0, 5)) == 0:
             payloads.append(draw(damaged(payloads[-1])))

@@ -492,6 +492,16 @@ def test_contexts_refuse_impossible_combinations() -> None:
         LogicalStream(3, streaming="parallel")
     with pytest.raises(ReplicationValueError):
         LogicalStream(2, streaming="sometimes")  # type: ignore[arg-type]
+    for encoding in ("no-such-encoding", "base64"):
+        with pytest.raises(ReplicationValueError):
+            LogicalStream(1, encoding=encoding)
+
+
+def test_wal_data_past_the_largest_lsn() -> None:
+    payload = b"w" + u64(2**64 - 2) + u64(0) + u64(0) + b"abc"
+    with pytest.raises(DecodingError) as info:
+        PhysicalStream().receive(payload)
+    assert (info.value.message, info.value.offset) == ("XLogData", 1)
 
 
 # -- the logical stream's checks ------------------------------------------------------

@@ -1,7 +1,7 @@
 """Sans-I/O consumers of a replication stream: physical and logical.
 
-Feed each CopyData payload the server sends after START_REPLICATION to
-:meth:`ReplicationStream.receive`; it returns what the payload means.  Both
+Feed each CopyData payload the server sends after START_REPLICATION to a
+stream's ``receive``; it returns what the payload means.  Both
 consumers track three WAL locations: *received* (what arrived), *flushed*
 and *applied* (what the caller says it made durable and applied, through
 :meth:`~ReplicationStream.mark_flushed` and
@@ -93,6 +93,7 @@ __all__ = [
 _XLOGDATA_HEADER: Final = 1 + 8 + 8 + 8
 
 _Bytes = bytes | bytearray | memoryview
+_LSN_MAX = 2**64 - 1
 
 
 class UnchangedToast(enum.Enum):
@@ -128,8 +129,8 @@ class RowChange:
     ``new`` maps every published column to its new value (inserts and
     updates).  ``old`` is the old row under REPLICA IDENTITY FULL, or,
     when ``old_is_key``, only the replica identity key's columns (an update
-    that changed the key, or a delete under an index identity); None when
-    the server sent no old values.  ``xid`` is the transaction's id, inside
+    that changed the key, or a delete under a primary key or index
+    identity); None when the server sent no old values.  ``xid`` is the transaction's id, inside
     a streamed transaction the (sub)transaction id the change carries.
     ``lsn`` is the WAL location of the XLogData that carried it.
     """
@@ -278,7 +279,10 @@ class PhysicalStream(ReplicationStream):
         """Decode one CopyData payload from the server."""
         msg = self._streaming_message(data)
         if isinstance(msg, XLogData):
-            self.received_lsn = max(self.received_lsn, msg.wal_start + len(msg.data))
+            end = int(msg.wal_start) + len(msg.data)
+            if end > _LSN_MAX:
+                raise DecodingError("XLogData", 1, "the WAL data runs past the largest LSN")
+            self.received_lsn = max(self.received_lsn, LSN(end))
             self._note_server(msg)
         elif isinstance(msg, PrimaryKeepalive):
             self._note_server(msg)
@@ -319,6 +323,12 @@ class LogicalStream(ReplicationStream):
         self._inside = (
             PgOutputContext(proto_version, True, self._parallel) if proto_version >= 2 else None
         )
+        try:
+            # Not b"": decoding nothing skips the check for a text encoding.
+            b"a".decode(encoding, "replace")
+        except (LookupError, TypeError):
+            raise ReplicationValueError(f"{encoding!r} is not a text encoding") from None
+        #: The encoding of text-format values (the database's).
         self.encoding = encoding
         self._relations: dict[int, Relation] = {}
         self._types: dict[int, TypeMessage] = {}
@@ -335,7 +345,9 @@ class LogicalStream(ReplicationStream):
     @property
     def context(self) -> PgOutputContext:
         """The layout in force for the next message."""
-        return self._inside if self._stream_xid is not None else self._outside  # type: ignore[return-value]
+        inside = self._inside
+        # Inside is None only before version 2, where no stream can open.
+        return inside if self._stream_xid is not None and inside is not None else self._outside
 
     @property
     def in_stream(self) -> bool:
@@ -374,8 +386,9 @@ class LogicalStream(ReplicationStream):
         if not isinstance(msg, XLogData):
             if isinstance(msg, PrimaryKeepalive):
                 self._note_server(msg)
-                # Nothing is on its way: all WAL up to the server's end
-                # that concerns this stream has arrived.
+                # Between transactions the server's end of WAL counts as
+                # written: in logical replication the write location is
+                # only informational (the slot keeps what flush confirms).
                 if not self.in_transaction and not self.in_stream:
                     self.received_lsn = max(self.received_lsn, msg.wal_end)
             return msg
