@@ -52,9 +52,17 @@ from pygwire.replication import (
     TupleColumn,
     Update,
     XLogData,
+    base_backup,
+    create_logical_replication_slot,
+    create_physical_replication_slot,
+    drop_replication_slot,
+    pgoutput_options,
     quote_identifier,
     quote_literal,
+    read_replication_slot,
     start_logical_replication,
+    start_physical_replication,
+    timeline_history,
 )
 from test_replication_golden import CASES, Case
 
@@ -382,3 +390,53 @@ def test_stream_abort_fields_follow_the_context() -> None:
     assert StreamAbort(1, 2, LSN(3), Timestamp(4)).encode(ctx)[-16:] == bytes(
         [0] * 7 + [3] + [0] * 7 + [4]
     )
+
+
+ARG = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    ANY_TEXT,
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.lists(st.one_of(ANY_TEXT, st.integers()), max_size=3),
+    st.dictionaries(
+        st.one_of(ANY_TEXT, st.integers()), st.one_of(ANY_TEXT, st.none(), st.floats())
+    ),
+)
+BUILDERS: list[tuple[Callable[..., str], tuple[str, ...], tuple[str, ...]]] = [
+    # (builder, positional parameters, keyword parameters)
+    (timeline_history, ("timeline",), ()),
+    (read_replication_slot, ("slot_name",), ()),
+    (drop_replication_slot, ("slot_name",), ("wait",)),
+    (create_physical_replication_slot, ("slot_name",), ("temporary", "reserve_wal")),
+    (
+        create_logical_replication_slot,
+        ("slot_name", "plugin"),
+        ("temporary", "two_phase", "snapshot", "failover"),
+    ),
+    (start_physical_replication, ("start_lsn",), ("slot_name", "timeline")),
+    (start_logical_replication, ("slot_name", "start_lsn", "options"), ()),
+    (
+        pgoutput_options,  # type: ignore[list-item]
+        ("proto_version", "publication_names"),
+        ("binary", "messages", "streaming", "two_phase", "origin"),
+    ),
+    (base_backup, (), ("label", "target", "progress", "checkpoint", "max_rate", "manifest")),
+]
+
+
+@FUZZ
+@given(st.sampled_from(BUILDERS), st.data())
+def test_builders_fed_anything(
+    builder: tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...]], data: st.DataObject
+) -> None:
+    """Whatever the arguments, a command (a str without NUL) or an EncodingError."""
+    build, positional, keywords = builder
+    args = [data.draw(ARG) for _ in positional]
+    kwargs = {k: data.draw(ARG) for k in keywords if data.draw(st.booleans())}
+    with contextlib.suppress(EncodingError):
+        result = build(*args, **kwargs)
+        assert isinstance(result, (str, dict))
+        assert "\0" not in str(result)

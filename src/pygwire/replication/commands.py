@@ -182,12 +182,18 @@ def create_logical_replication_slot(
     if two_phase is not None:
         options.append(("TWO_PHASE", _word(_bool(two_phase, cmd, "two_phase"))))
     if snapshot is not None:
-        if snapshot not in ("export", "use", "nothing"):
-            raise EncodingError(cmd, "snapshot", f"{snapshot!r} is not export, use or nothing")
-        options.append(("SNAPSHOT", quote_literal(snapshot)))
+        chosen = _choice(snapshot, ("export", "use", "nothing"), cmd, "snapshot")
+        options.append(("SNAPSHOT", quote_literal(chosen)))
     if failover is not None:
         options.append(("FAILOVER", _word(_bool(failover, cmd, "failover"))))
     return text + _generic(options)
+
+
+def _choice(value: object, choices: tuple[str, ...], command: str, field: str) -> str:
+    # Only a str is compared: bytes against str would be a BytesWarning.
+    if not isinstance(value, str) or value not in choices:
+        raise EncodingError(command, field, f"{value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _word(flag: bool) -> str:
@@ -222,6 +228,8 @@ def start_logical_replication(
     """
     cmd = "START_REPLICATION"
     text = f"{cmd} SLOT {_slot(slot_name, cmd)} LOGICAL {_lsn(start_lsn, cmd, 'start_lsn')}"
+    if options is not None and not isinstance(options, Mapping):
+        raise EncodingError(cmd, "options", f"expected a mapping, got {type(options).__name__}")
     parts = []
     for name, value in (options or {}).items():
         field = f"options[{name!r}]"
@@ -269,7 +277,7 @@ def pgoutput_options(
         raise EncodingError(
             cmd, "proto_version", f"{proto_version!r} is not one of 1..{PGOUTPUT_MAX_VERSION}"
         )
-    if isinstance(publication_names, str):
+    if isinstance(publication_names, str) or not isinstance(publication_names, Iterable):
         raise EncodingError(cmd, "publication_names", "give a list of names, not one string")
     names = [quote_identifier(n, command=cmd, field="publication_names") for n in publication_names]
     if not names:
@@ -283,9 +291,12 @@ def pgoutput_options(
     if messages is not None:
         options["messages"] = _bool(messages, cmd, "messages")
     if streaming is not None:
-        mode = streaming if isinstance(streaming, str) else ("on" if streaming else "off")
-        if mode not in ("off", "on", "parallel"):
-            raise EncodingError(cmd, "streaming", f"{streaming!r} is not off, on or parallel")
+        mode = _choice(
+            ("on" if streaming else "off") if isinstance(streaming, bool) else streaming,
+            ("off", "on", "parallel"),
+            cmd,
+            "streaming",
+        )
         if mode == "on" and proto_version < 2:
             raise EncodingError(cmd, "streaming", "streaming needs proto_version 2 or later")
         if mode == "parallel" and proto_version < 4:
@@ -296,9 +307,7 @@ def pgoutput_options(
             raise EncodingError(cmd, "two_phase", "two_phase needs proto_version 3 or later")
         options["two_phase"] = two_phase
     if origin is not None:
-        if origin not in ("any", "none"):
-            raise EncodingError(cmd, "origin", f"{origin!r} is not any or none")
-        options["origin"] = origin
+        options["origin"] = _choice(origin, ("any", "none"), cmd, "origin")
     return options
 
 
@@ -337,14 +346,12 @@ def base_backup(
             options.append((name, _word(_bool(value, cmd, name.lower()))))
 
     text("LABEL", label)
-    if target is not None and target not in ("client", "server", "blackhole"):
-        raise EncodingError(cmd, "target", f"{target!r} is not client, server or blackhole")
-    text("TARGET", target)
+    if target is not None:
+        text("TARGET", _choice(target, ("client", "server", "blackhole"), cmd, "target"))
     text("TARGET_DETAIL", target_detail)
     flag("PROGRESS", progress)
-    if checkpoint is not None and checkpoint not in ("fast", "spread"):
-        raise EncodingError(cmd, "checkpoint", f"{checkpoint!r} is not fast or spread")
-    text("CHECKPOINT", checkpoint)
+    if checkpoint is not None:
+        text("CHECKPOINT", _choice(checkpoint, ("fast", "spread"), cmd, "checkpoint"))
     flag("WAL", wal)
     flag("WAIT", wait)
     text("COMPRESSION", compression)
@@ -364,9 +371,8 @@ def base_backup(
         options.append(("MAX_RATE", str(max_rate)))
     flag("TABLESPACE_MAP", tablespace_map)
     flag("VERIFY_CHECKSUMS", verify_checksums)
-    if manifest is not None and manifest not in ("yes", "no", "force-encode"):
-        raise EncodingError(cmd, "manifest", f"{manifest!r} is not yes, no or force-encode")
-    text("MANIFEST", manifest)
+    if manifest is not None:
+        text("MANIFEST", _choice(manifest, ("yes", "no", "force-encode"), cmd, "manifest"))
     text("MANIFEST_CHECKSUMS", manifest_checksums)
     if _bool(incremental, cmd, "incremental"):
         options.append(("INCREMENTAL", ""))

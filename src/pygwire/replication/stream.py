@@ -312,8 +312,8 @@ class LogicalStream(ReplicationStream):
         start_lsn: LSN | int | str = 0,
     ) -> None:
         super().__init__(start_lsn)
-        mode = streaming if isinstance(streaming, str) else ("on" if streaming else "off")
-        if mode not in ("off", "on", "parallel"):
+        mode = ("on" if streaming else "off") if isinstance(streaming, bool) else streaming
+        if not isinstance(mode, str) or mode not in ("off", "on", "parallel"):
             raise ReplicationValueError(f"streaming {streaming!r} is not off, on or parallel")
         self._parallel = mode == "parallel"
         # Validates the version and the combination (parallel needs 4).
