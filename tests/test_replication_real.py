@@ -67,6 +67,7 @@ from pygwire.messages import (
 from pygwire.replication import (
     BASE_BACKUP_STREAM,
     LSN,
+    STREAMING,
     UNCHANGED_TOAST,
     ArchiveData,
     Begin,
@@ -86,6 +87,7 @@ from pygwire.replication import (
     ProgressReport,
     Relation,
     ReplicaIdentity,
+    RequestPrimaryStatus,
     RollbackPrepared,
     RowChange,
     StreamAbort,
@@ -1068,6 +1070,29 @@ def test_physical_streaming(server: PostgresServer) -> None:
     finally:
         ws.close()
         sql.close()
+
+
+def _read_until_closed(ws: Walsender) -> None:
+    """Read WAL and keepalives until the server closes (or TIMEOUT passes)."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        payload = ws.copy_data(timeout=1.0)
+        assert payload is None or STREAMING.decode(payload).tag in (b"w", b"k")
+
+
+def test_request_primary_status_is_newer_than_these_servers(server: PostgresServer) -> None:
+    """The documented ``p`` request: PostgreSQL 15 and 18 do not know it and
+    end the connection (nothing pygwire can decode comes back)."""
+    ws = Walsender(server, "true")
+    try:
+        ((_, _, xlogpos, _),) = ws.command(identify_system())
+        assert xlogpos is not None
+        ws.start(start_physical_replication(xlogpos.decode()))
+        ws.send(RequestPrimaryStatus(Timestamp.now()))
+        with pytest.raises(ConnectionError):
+            _read_until_closed(ws)
+    finally:
+        ws.close()
 
 
 def test_physical_slot_commands(server: PostgresServer) -> None:

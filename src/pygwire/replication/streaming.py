@@ -7,7 +7,8 @@ From the server: :class:`XLogData` (``w``, a section of WAL, or for
 logical replication one output plugin message), :class:`PrimaryKeepalive`
 (``k``) and :class:`PrimaryStatusUpdate` (``s``).  From the client:
 :class:`StandbyStatusUpdate` (``r``), :class:`HotStandbyFeedback` (``h``)
-and :class:`RequestPrimaryStatus` (``p``).  ``STREAMING`` is their
+and :class:`RequestPrimaryStatus` (``p``).  The ``s`` and ``p`` pair is
+newer than PostgreSQL 18 (documented after it).  ``STREAMING`` is their
 registry; it needs no context.
 """
 
@@ -119,7 +120,10 @@ class PrimaryKeepalive(StreamingMessage):
 @dataclass(slots=True)
 class PrimaryStatusUpdate(StreamingMessage):
     """The primary's WAL and transaction status (``s``), the answer to
-    :class:`RequestPrimaryStatus` (documented from PostgreSQL 19)."""
+    :class:`RequestPrimaryStatus`.
+
+    Newer than PostgreSQL 18: documented after it, unknown to 15 and 18.
+    """
 
     tag = b"s"
     direction = MessageDirection.BACKEND
@@ -213,8 +217,11 @@ class HotStandbyFeedback(StreamingMessage):
 
 @dataclass(slots=True)
 class RequestPrimaryStatus(StreamingMessage):
-    """Ask the primary for a :class:`PrimaryStatusUpdate` (``p``,
-    documented from PostgreSQL 19)."""
+    """Ask the primary for a :class:`PrimaryStatusUpdate` (``p``).
+
+    Newer than PostgreSQL 18: servers 15 and 18 end the connection when
+    they receive it.
+    """
 
     tag = b"p"
     direction = MessageDirection.FRONTEND
