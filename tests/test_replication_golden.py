@@ -77,6 +77,9 @@ from pygwire.replication import (
     XLogData,
 )
 
+# The table is shared with the malformed-input and fuzz tests.
+__all__ = ["CASES", "Case", "protocol_of"]
+
 
 def i8(v: int) -> bytes:
     return struct.pack("!b", v)
@@ -142,6 +145,8 @@ KEY_TUPLE_WIRE = i16(2) + b"t" + i32(1) + b"7" + b"n"
 
 @dataclass
 class Case:
+    """A message, its payload written from the documentation, its context."""
+
     msg: SubMessage[Any]
     payload: bytes
     context: Any = None
@@ -344,7 +349,8 @@ CASES: dict[str, Case] = {
 }
 
 
-def _protocol(case: Case) -> SubProtocol[Any]:
+def protocol_of(case: Case) -> SubProtocol[Any]:
+    """The sub-protocol whose registry decodes the row."""
     return type(case.msg).protocol
 
 
@@ -362,7 +368,7 @@ def test_decode_by_class(case: Case) -> None:
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_decode_by_registry(case: Case) -> None:
-    decoded = _protocol(case).decode(case.payload, case.context)
+    decoded = protocol_of(case).decode(case.payload, case.context)
     assert decoded == case.msg
     assert type(decoded) is type(case.msg)
 
@@ -381,7 +387,7 @@ def test_decode_inside_copy_data_frame(case: Case) -> None:
     decoder.feed(frame)
     (copy,) = list(decoder)
     assert isinstance(copy, CopyData)
-    assert _protocol(case).decode(copy.data, case.context) == case.msg
+    assert protocol_of(case).decode(copy.data, case.context) == case.msg
     assert case.msg.copy_data(case.context).to_wire() == frame
 
 

@@ -59,7 +59,7 @@ from pygwire.replication import (
     start_physical_replication,
     timeline_history,
 )
-from test_replication_golden import CASES, Case, _protocol
+from test_replication_golden import CASES, Case, protocol_of
 
 
 def i8(v: int) -> bytes:
@@ -355,7 +355,7 @@ def test_every_prefix_fails_or_is_itself_canonical(case: Case) -> None:
     """Cut anywhere, a payload either is refused with a DecodingError or (for
     layouts ending in raw bytes) is a shorter valid message that encodes
     back to exactly those bytes; nothing else escapes."""
-    protocol = _protocol(case)
+    protocol = protocol_of(case)
     for n in range(len(case.payload)):
         prefix = case.payload[:n]
         outcome = _outcome(protocol, prefix, case.context)
@@ -368,7 +368,7 @@ def test_every_prefix_fails_or_is_itself_canonical(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_an_extra_byte_fails_or_is_itself_canonical(case: Case) -> None:
     longer = case.payload + b"\x00"
-    outcome = _outcome(_protocol(case), longer, case.context)
+    outcome = _outcome(protocol_of(case), longer, case.context)
     if isinstance(outcome, DecodingError):
         assert "trailing" in outcome.reason
         assert outcome.offset == len(case.payload)
