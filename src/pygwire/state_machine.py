@@ -271,6 +271,7 @@ class _Copy:
         self.both = _s(f"{owner}_COPY_BOTH", P.COPY_BOTH, request)
         self.server_done = _s(f"{owner}_COPY_BOTH_SERVER_DONE", P.COPY_BOTH, request)
         self.client_done = _s(f"{owner}_COPY_BOTH_CLIENT_DONE", P.COPY_BOTH, request)
+        self.both_over = _s(f"{owner}_COPY_BOTH_OVER", phase, request)  # both sent CopyDone
 
     def states(self) -> tuple[_State, ...]:
         return tuple(vars(self).values())
@@ -413,7 +414,16 @@ def _rules() -> Iterator[Rule]:
         yield copy.server_done, F, COPY_DATA, copy.server_done
         yield copy.server_done, F, COPY_DONE, QUERY if owner is QUERY else copy.end
         yield copy.client_done, B, CopyData, copy.client_done
-        yield copy.client_done, B, CopyDone, QUERY if owner is QUERY else copy.end
+        yield copy.client_done, B, CopyDone, copy.both_over
+        # A walsender (PostgreSQL 15 to 18) may still send a keepalive after
+        # answering the client's CopyDone with its own; libpq drops it.
+        yield copy.both_over, B, CopyData, copy.both_over
+        yield copy.both_over, B, CommandComplete, after
+        if owner is QUERY:
+            yield copy.both_over, B, RowDescription, Q_ROWS
+            # BASE_BACKUP ends its COPY OUT with a result set (the end
+            # position) where SQL's COPY sends CommandComplete.
+            yield copy.end, B, RowDescription, Q_ROWS
         for state in copy.states():
             yield state, B, ErrorResponse, fail
 
