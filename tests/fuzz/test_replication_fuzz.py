@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_replication_golden import CASES, Case
 
 from pygwire import DecodingError, EncodingError
 from pygwire.messages._subprotocol import SubMessage, SubProtocol
@@ -65,6 +64,7 @@ from pygwire.replication import (
     start_physical_replication,
     timeline_history,
 )
+from replication_cases import CASES, Case
 
 T = TypeVar("T")
 

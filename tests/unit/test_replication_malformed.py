@@ -16,7 +16,6 @@ import struct
 from typing import Any
 
 import pytest
-from test_replication_golden import CASES, Case, protocol_of
 
 from pygwire import DecodingError, EncodingError, PygwireError
 from pygwire.messages._subprotocol import SubMessage, SubProtocol
@@ -60,6 +59,7 @@ from pygwire.replication import (
     start_physical_replication,
     timeline_history,
 )
+from replication_cases import CASES, Case, protocol_of
 
 
 def i8(v: int) -> bytes:
