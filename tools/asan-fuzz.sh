@@ -3,9 +3,9 @@
 #
 # Builds the extension with -fsanitize=address into a scratch venv (a normal,
 # non-editable install, so the work tree's own build is left alone), checks
-# that the built module really links the sanitizer, then runs the decoder
-# fuzz tests and the C-versus-Python differential tests over it with many
-# more examples than usual.
+# that the built module really links the sanitizer, then runs the offline
+# layers (tests/unit and tests/fuzz, which hold the C-versus-Python
+# differential tests) over it with many more examples than usual.
 #
 #   tools/asan-fuzz.sh                 # 5,000 examples per fuzz test
 #   PYGWIRE_FUZZ_EXAMPLES=50000 tools/asan-fuzz.sh
@@ -60,6 +60,4 @@ echo "fuzzing $so under AddressSanitizer ($EXAMPLES examples per test)"
 
 # CI=true: the differential tests must not skip.
 CI=true PYGWIRE_FUZZ_EXAMPLES="$EXAMPLES" run -bb -m pytest -q -p no:cacheprovider \
-    tests/test_cframing.py tests/test_fuzz_decoders.py tests/test_fuzz_encoders.py \
-    tests/test_fast_paths.py tests/test_malformed.py tests/test_hardening.py \
-    tests/test_state_machine.py tests/test_golden.py "$@"
+    tests/unit tests/fuzz "$@"
