@@ -12,6 +12,10 @@ after the other, with :func:`sequences` drawing such a pipeline.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import types
+import typing
 from typing import NamedTuple, TypeVar
 
 from hypothesis import strategies as st
@@ -21,11 +25,11 @@ from pygwire import (
     ConnectionPhase,
     FrontendMessageDecoder,
     StartupRequestCode,
-    TransactionStatus,
 )
 from pygwire import messages as m
 from pygwire.codec import MessageDecoder
 from pygwire.constants import MAX_CANCEL_KEY_LENGTH, PROTOCOL_V3_GREASE, ErrorField
+from pygwire.messages._registry import DECLARATIONS
 
 __all__ = [
     "ALL_MESSAGE_CLASSES",
@@ -90,152 +94,104 @@ error_codes = st.sampled_from([f.value for f in ErrorField]) | st.characters(
     min_codepoint=1, max_codepoint=127
 )
 
-field_descriptions = st.builds(
-    m.FieldDescription,
-    name=texts(),
-    table_oid=uint32s,
-    column_attr=int16s,
-    type_oid=uint32s,
-    type_size=int16s,
-    type_modifier=int32s,
-    format_code=format_codes,
-)
-
 
 def _lists(elements: st.SearchStrategy[T]) -> st.SearchStrategy[list[T]]:
     return st.lists(elements, max_size=MAX_LIST)
 
 
 # -- one strategy per message class ----------------------------------------------
+#
+# A message's strategy is derived from its declaration: each dataclass field's
+# annotation says what the wire can carry (``Annotated[int, INT16]`` an Int16,
+# ``str`` a NUL-free string, ``list[...]`` a counted list, an enum its
+# members).  Only messages whose fields are constrained beyond their types
+# (documented lengths, request codes, field codes) are spelled out below.
 
 _S = st.SearchStrategy
 
-STRATEGIES: dict[type[m.PGMessage], _S[m.PGMessage]] = {
-    # startup-phase packets
+
+def _for_hint(hint: object) -> _S[object]:
+    """Values that fit one field annotation."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        wire = args[1]  # a wire integer type: its name and range
+        return st.integers(wire.lo, wire.hi)
+    if origin in (types.UnionType, typing.Union):
+        return st.one_of([_for_hint(a) for a in args])
+    if origin is list:
+        return _lists(_for_hint(args[0]))
+    if origin is dict:
+        return st.dictionaries(_for_hint(args[0]), _for_hint(args[1]), max_size=MAX_LIST)
+    if hint is type(None):
+        return st.none()
+    if hint is bytes:
+        return blobs
+    if hint is str:
+        return texts()
+    assert isinstance(hint, type), f"no strategy for {hint!r}: add one to _OVERRIDES"
+    if issubclass(hint, enum.Enum):
+        return st.sampled_from(list(hint))
+    if issubclass(hint, tuple) and hasattr(hint, "_fields"):  # a NamedTuple
+        return _builds(hint, typing.get_type_hints(hint, include_extras=True))
+    raise AssertionError(f"no strategy for {hint!r}: add one to _OVERRIDES")
+
+
+def _builds(cls: type[T], hints: dict[str, object]) -> _S[T]:
+    return st.builds(cls, **{name: _for_hint(hint) for name, hint in hints.items()})
+
+
+def derived(cls: type[m.PGMessage]) -> _S[m.PGMessage]:
+    """The strategy a message's field annotations give."""
+    if issubclass(cls, enum.Enum):
+        return st.sampled_from(list(cls))
+    assert dataclasses.is_dataclass(cls), f"{cls.__name__}: add it to _OVERRIDES"
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return _builds(cls, {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init})
+
+
+#: Messages whose fields are constrained beyond their annotations.
+_OVERRIDES: dict[type[m.PGMessage], _S[m.PGMessage]] = {
     m.StartupMessage: st.builds(
         m.StartupMessage,
         params=st.dictionaries(names, texts(), max_size=MAX_LIST),
         protocol_version=protocol_versions,
     ),
-    m.SSLRequest: st.just(m.SSLRequest()),
-    m.GSSEncRequest: st.just(m.GSSEncRequest()),
     m.CancelRequest: st.builds(m.CancelRequest, process_id=int32s, secret_key=secret_keys),
-    m.SSLResponse: st.sampled_from(list(m.SSLResponse)),
-    m.GSSEncResponse: st.sampled_from(list(m.GSSEncResponse)),
+    m.BackendKeyData: st.builds(m.BackendKeyData, process_id=int32s, secret_key=secret_keys),
     # 0x16 is the TLS handshake record type that announces direct SSL.
     m.DirectSSLHandshake: st.builds(
         lambda rest: m.DirectSSLHandshake(data=b"\x16" + rest), st.binary(max_size=64)
     ),
-    # authentication
-    m.AuthenticationOk: st.just(m.AuthenticationOk()),
-    m.AuthenticationKerberosV5: st.just(m.AuthenticationKerberosV5()),
-    m.AuthenticationCleartextPassword: st.just(m.AuthenticationCleartextPassword()),
     m.AuthenticationMD5Password: st.builds(
         m.AuthenticationMD5Password, salt=st.binary(min_size=4, max_size=4)
     ),
-    m.AuthenticationSCMCredential: st.just(m.AuthenticationSCMCredential()),
-    m.AuthenticationGSS: st.just(m.AuthenticationGSS()),
-    m.AuthenticationSSPI: st.just(m.AuthenticationSSPI()),
-    m.AuthenticationGSSContinue: st.builds(m.AuthenticationGSSContinue, data=blobs),
+    # The list ends at an empty name.
     m.AuthenticationSASL: st.builds(m.AuthenticationSASL, mechanisms=_lists(names)),
-    m.AuthenticationSASLContinue: st.builds(m.AuthenticationSASLContinue, data=blobs),
-    m.AuthenticationSASLFinal: st.builds(m.AuthenticationSASLFinal, data=blobs),
+    # A password is a C string: text, or bytes that are not UTF-8.
     m.PasswordMessage: st.builds(m.PasswordMessage, password=texts() | non_utf8_passwords),
-    m.GSSResponse: st.builds(m.GSSResponse, data=blobs),
-    m.SASLInitialResponse: st.builds(m.SASLInitialResponse, mechanism=texts(), data=values),
-    m.SASLResponse: st.builds(m.SASLResponse, data=blobs),
-    # simple query
     m.Query: st.builds(m.Query, query_string=texts(max_size=64)),
-    m.RowDescription: st.builds(m.RowDescription, fields=_lists(field_descriptions)),
+    # DataRow lays out its own slots (no dataclass fields to read).
     m.DataRow: st.builds(m.DataRow, columns=st.lists(values, max_size=12)),
-    m.CommandComplete: st.builds(m.CommandComplete, tag=texts()),
-    m.EmptyQueryResponse: st.just(m.EmptyQueryResponse()),
-    m.ReadyForQuery: st.builds(m.ReadyForQuery, status=st.sampled_from(list(TransactionStatus))),
-    # extended query
-    m.Parse: st.builds(
-        m.Parse, statement=texts(), query=texts(max_size=64), param_types=_lists(uint32s)
-    ),
-    m.Bind: st.builds(
-        m.Bind,
-        portal=texts(),
-        statement=texts(),
-        param_formats=_lists(format_codes),
-        param_values=_lists(values),
-        result_formats=_lists(format_codes),
-    ),
     m.Describe: st.builds(m.Describe, kind=st.sampled_from(["S", "P"]), name=texts()),
     m.Close: st.builds(m.Close, kind=st.sampled_from(["S", "P"]), name=texts()),
-    m.Execute: st.builds(m.Execute, portal=texts(), max_rows=int32s),
-    m.Sync: st.just(m.Sync()),
-    m.Flush: st.just(m.Flush()),
-    m.ParseComplete: st.just(m.ParseComplete()),
-    m.BindComplete: st.just(m.BindComplete()),
-    m.CloseComplete: st.just(m.CloseComplete()),
-    m.NoData: st.just(m.NoData()),
-    m.PortalSuspended: st.just(m.PortalSuspended()),
-    m.ParameterDescription: st.builds(m.ParameterDescription, type_oids=_lists(uint32s)),
-    # COPY
-    m.CopyInResponse: st.builds(
-        m.CopyInResponse, overall_format=int8s, col_formats=_lists(format_codes)
-    ),
-    m.CopyOutResponse: st.builds(
-        m.CopyOutResponse, overall_format=int8s, col_formats=_lists(format_codes)
-    ),
-    m.CopyBothResponse: st.builds(
-        m.CopyBothResponse, overall_format=int8s, col_formats=_lists(format_codes)
-    ),
-    m.CopyData: st.builds(m.CopyData, data=blobs),
-    m.CopyDone: st.just(m.CopyDone()),
-    m.CopyFail: st.builds(m.CopyFail, error_message=texts()),
-    # errors and notices
     m.ErrorResponse: st.builds(
         m.ErrorResponse, fields=st.dictionaries(error_codes, texts(), max_size=8)
     ),
     m.NoticeResponse: st.builds(
         m.NoticeResponse, fields=st.dictionaries(error_codes, texts(), max_size=8)
     ),
-    # asynchronous and status
-    m.NotificationResponse: st.builds(
-        m.NotificationResponse, process_id=int32s, channel=texts(), payload=texts()
-    ),
-    m.ParameterStatus: st.builds(m.ParameterStatus, name=texts(), value=texts()),
-    m.BackendKeyData: st.builds(m.BackendKeyData, process_id=int32s, secret_key=secret_keys),
-    m.NegotiateProtocolVersion: st.builds(
-        m.NegotiateProtocolVersion,
-        newest_minor=st.integers(0, 0xFFFF),
-        unrecognized=_lists(texts()),
-    ),
-    # function calls, termination
-    m.FunctionCall: st.builds(
-        m.FunctionCall,
-        function_oid=uint32s,
-        arg_formats=_lists(format_codes),
-        arguments=_lists(values),
-        result_format=format_codes,
-    ),
-    m.FunctionCallResponse: st.builds(m.FunctionCallResponse, result=values),
-    m.Terminate: st.just(m.Terminate()),
 }
 
-#: Abstract bases and helpers exported by pygwire.messages that are not
-#: messages one can put on the wire.
-_NOT_MESSAGES = {
-    m.PGMessage,
-    m.FrontendMessage,
-    m.BackendMessage,
-    m.CommonMessage,
-    m.SpecialMessage,
-    m.AuthenticationMessage,
-}
-
-#: Every concrete message class that pygwire.messages exports.
+#: Every concrete message class: each declared class but the 'R' family's
+#: base, which the Int32 code always resolves to a subclass.
 ALL_MESSAGE_CLASSES: tuple[type[m.PGMessage], ...] = tuple(
-    obj
-    for name in m.__all__
-    if isinstance(obj := getattr(m, name), type)
-    and issubclass(obj, m.PGMessage)
-    and obj not in _NOT_MESSAGES
+    cls for cls in DECLARATIONS if cls is not m.AuthenticationMessage
 )
+
+STRATEGIES: dict[type[m.PGMessage], _S[m.PGMessage]] = {
+    cls: _OVERRIDES[cls] if cls in _OVERRIDES else derived(cls) for cls in ALL_MESSAGE_CLASSES
+}
 
 
 # -- where each message decodes ------------------------------------------------------
@@ -258,44 +214,40 @@ FRONTEND_STARTUP = DecodingContext(FrontendMessageDecoder, ConnectionPhase.START
 FRONTEND_READY = DecodingContext(FrontendMessageDecoder, ConnectionPhase.READY)
 BACKEND_READY = DecodingContext(BackendMessageDecoder, ConnectionPhase.READY)
 
+#: Where the declarations do not say: the negotiation answers decode only
+#: while the backend decoder waits for them, and a 'p' outside the other
+#: exchanges is a PasswordMessage in any phase.
 _SPECIAL_CONTEXTS: dict[type[m.PGMessage], tuple[DecodingContext, ...]] = {
-    m.StartupMessage: (FRONTEND_STARTUP,),
-    m.SSLRequest: (FRONTEND_STARTUP,),
-    m.GSSEncRequest: (FRONTEND_STARTUP,),
-    m.CancelRequest: (FRONTEND_STARTUP,),
-    m.DirectSSLHandshake: (FRONTEND_STARTUP,),
     m.PasswordMessage: (
         DecodingContext(FrontendMessageDecoder, ConnectionPhase.AUTHENTICATING),
-        # Outside authentication a 'p' message decodes as a password too.
         FRONTEND_READY,
     ),
-    m.SASLInitialResponse: (
-        DecodingContext(FrontendMessageDecoder, ConnectionPhase.AUTHENTICATING_SASL_INITIAL),
-    ),
-    m.SASLResponse: (
-        DecodingContext(FrontendMessageDecoder, ConnectionPhase.AUTHENTICATING_SASL_CONTINUE),
-    ),
-    m.GSSResponse: (DecodingContext(FrontendMessageDecoder, ConnectionPhase.AUTHENTICATING_GSS),),
     m.SSLResponse: (DecodingContext(BackendMessageDecoder, ConnectionPhase.SSL_NEGOTIATION),),
     m.GSSEncResponse: (DecodingContext(BackendMessageDecoder, ConnectionPhase.GSS_NEGOTIATION),),
 }
 
 
 def contexts_for(cls: type[m.PGMessage]) -> tuple[DecodingContext, ...]:
-    """Every (decoder, phase) that decodes a message of class ``cls``.
-
+    """Every (decoder, phase) that decodes a message of class ``cls``, read
+    from its declaration: startup packets (no identifier) in the client's
+    startup, the 'p' family in the phases it names, the rest by direction.
     CopyData and CopyDone travel both ways, so both decoders read them.
     """
     special = _SPECIAL_CONTEXTS.get(cls)
     if special is not None:
         return special
+    declared = DECLARATIONS[cls]
+    if declared.decoded_in:
+        return tuple(DecodingContext(FrontendMessageDecoder, p) for p in declared.decoded_in)
+    if not declared.identifier:
+        assert issubclass(cls, m.FrontendMessage), cls
+        return (FRONTEND_STARTUP,)
     if issubclass(cls, m.CommonMessage):
         return (FRONTEND_READY, BACKEND_READY)
     if issubclass(cls, m.FrontendMessage):
         return (FRONTEND_READY,)
-    if issubclass(cls, m.BackendMessage):
-        return (BACKEND_READY,)
-    raise AssertionError(f"no decoding context known for {cls.__name__}")
+    assert issubclass(cls, m.BackendMessage), cls
+    return (BACKEND_READY,)
 
 
 def payload_of(msg: m.PGMessage) -> bytes:

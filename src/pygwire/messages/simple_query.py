@@ -7,10 +7,10 @@ they live here because the simple-query flow introduces them.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import NamedTuple, Self
+from typing import Annotated, NamedTuple, Self
 
 from .. import _framing
-from .._wire import Reader, Writer, fast_utf8
+from .._wire import INT16, INT32, UINT32, Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH, TransactionStatus
 from ..exceptions import DecodingError
 from ._base import BackendMessage, FrontendMessage, PGMessage, message
@@ -56,12 +56,12 @@ class FieldDescription(NamedTuple):
     ``pg_attribute``; build a new one with ``_replace`` to change it)."""
 
     name: str = ""
-    table_oid: int = 0
-    column_attr: int = 0
-    type_oid: int = 0
-    type_size: int = -1
-    type_modifier: int = -1
-    format_code: int = 0
+    table_oid: Annotated[int, UINT32] = 0
+    column_attr: Annotated[int, INT16] = 0
+    type_oid: Annotated[int, UINT32] = 0
+    type_size: Annotated[int, INT16] = -1
+    type_modifier: Annotated[int, INT32] = -1
+    format_code: Annotated[int, INT16] = 0
 
 
 @message(b"T", long=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Annotated, Self
 
-from .._wire import INT32, Reader, Writer
+from .._wire import INT32, UINT16, Reader, Writer
 from ..constants import MAX_CANCEL_KEY_LENGTH
 from ._base import BackendMessage, message
 
@@ -93,12 +93,10 @@ class NegotiateProtocolVersion(BackendMessage):
     accepted too.
     """
 
-    newest_minor: int = 0
+    newest_minor: Annotated[int, UINT16] = 0
     unrecognized: list[str] = field(default_factory=list)
 
     def _write(self, w: Writer) -> None:
-        if not 0 <= self.newest_minor <= 0xFFFF:
-            w.fail("newest_minor", f"{self.newest_minor} is outside 0..65535")
         w.int32(3 << 16 | self.newest_minor, "newest_minor")
         w.int32(len(self.unrecognized), "unrecognized")
         for name in self.unrecognized:
