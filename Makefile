@@ -9,7 +9,7 @@ PG15   := /usr/lib/postgresql/15/bin/postgres
 
 .PHONY: test check lint typecheck unit demo bench clean node
 
-$(STAMP): pyproject.toml setup.py src/pygwire/_cframing.c
+$(STAMP): pyproject.toml setup.py src/pygwire/_chotpath.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

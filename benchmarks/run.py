@@ -170,7 +170,7 @@ class RunError(Exception):
 
 def framing_of(python: Path, env: Mapping[str, str]) -> str:
     """Which framing code that interpreter's pygwire runs: "c" or "python"."""
-    code = "from pygwire import _framing as f; print(f.implementation())"
+    code = "from pygwire import _hotpath as f; print(f.implementation())"
     proc = subprocess.run(
         [str(python), "-c", code],
         capture_output=True,

@@ -65,8 +65,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Which framing code this session tests: the compiled twin or the reference."""
-    from pygwire import _framing  # noqa: PLC0415 - only once the session starts
+    from pygwire import _hotpath  # noqa: PLC0415 - only once the session starts
 
-    impl = _framing.implementation()
-    where = _framing.decode_frames.__module__ if impl == "python" else "pygwire._cframing"
+    impl = _hotpath.implementation()
+    where = _hotpath.decode_frames.__module__ if impl == "python" else "pygwire._chotpath"
     return f"pygwire framing: {impl} ({where})"

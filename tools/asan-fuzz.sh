@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the compiled framing (pygwire._cframing) under AddressSanitizer.
+# Fuzz the compiled framing (pygwire._chotpath) under AddressSanitizer.
 #
 # Builds the extension with -fsanitize=address into a scratch venv (a normal,
 # non-editable install, so the work tree's own build is left alone), checks
@@ -50,12 +50,12 @@ run() {
         "$VENV/bin/python" "$@"
 }
 
-so=$(run -c "import pygwire._cframing as c; print(c.__file__)")
+so=$(run -c "import pygwire._chotpath as c; print(c.__file__)")
 if ! ldd "$so" | grep -q libasan; then
     echo "$so is not built with AddressSanitizer" >&2
     exit 1
 fi
-run -c "from pygwire import _framing; assert _framing.implementation() == 'c', 'compiled framing is not active'"
+run -c "from pygwire import _hotpath; assert _hotpath.implementation() == 'c', 'compiled framing is not active'"
 echo "fuzzing $so under AddressSanitizer ($EXAMPLES examples per test)"
 
 # CI=true: the differential tests must not skip.

@@ -7,7 +7,7 @@ tracking in :mod:`pygwire.state_machine`, and both together in
 :mod:`pygwire.connection`.
 """
 
-from ._framing import implementation
+from ._hotpath import implementation
 from .codec import BackendMessageDecoder, FrontendMessageDecoder
 from .connection import BackendConnection, Connection, FrontendConnection, ProxyConnection
 from .constants import (

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-from . import _framing
+from . import _hotpath
 from .constants import (
     MAX_MESSAGE_LENGTH,
     MAX_STARTUP_PACKET_LENGTH,
@@ -73,9 +73,9 @@ class MessageDecoder:
         max_message_size: int = MAX_MESSAGE_LENGTH,
         max_startup_size: int = MAX_STARTUP_PACKET_LENGTH,
     ) -> None:
-        self._frames = _framing.FrameBuffer()
+        self._frames = _hotpath.FrameBuffer()
         # Messages decoded but not yet returned.
-        self._queue = _framing.MessageQueue()
+        self._queue = _hotpath.MessageQueue()
         self._error: ProtocolError | None = None
         self._max_startup = max_startup_size
         # Until the session is established the peer is not authenticated
@@ -84,7 +84,7 @@ class MessageDecoder:
         self._startup_limits = self._build_limits(max_message_size, session=False)
         self._session_limits = self._build_limits(max_message_size, session=True)
         self._limits = self._startup_limits
-        self._parsers: list[_framing.Parser | None] = [None] * 256
+        self._parsers: list[_hotpath.Parser | None] = [None] * 256
         for ident, declaration in self._classes.items():
             self._parsers[ident] = declaration.parser
         #: Called (without arguments) when the decoder raises the error that
@@ -168,7 +168,7 @@ class MessageDecoder:
 
     def __iter__(self) -> Iterator[PGMessage]:
         """Yield messages until no complete message is left."""
-        return _framing.drain(self._queue, self._refill, None, None, "", False)
+        return _hotpath.drain(self._queue, self._refill, None, None, "", False)
 
     def messages(
         self,
@@ -184,7 +184,7 @@ class MessageDecoder:
         ``getattr(steady_from, steady_attr)``, read anew at every message.
         This is how a connection validates what it receives, lets rows
         through that change nothing, and tells observers."""
-        return _framing.drain(self._queue, self._refill, callback, steady_from, steady_attr, sized)
+        return _hotpath.drain(self._queue, self._refill, callback, steady_from, steady_attr, sized)
 
     def __next__(self) -> PGMessage:
         msg = self.read()
@@ -201,11 +201,11 @@ class MessageDecoder:
             try:
                 if self._mode == _STANDARD:
                     frames, limits = self._frames, self._limits
-                    stop = _framing.decode_frames(
+                    stop = _hotpath.decode_frames(
                         frames, limits, self._parsers, self._queue, self._hold, BATCH
                     )
-                    if stop == _framing.STOP_BAD_FRAME:
-                        raise _framing.length_error(frames, limits)
+                    if stop == _hotpath.STOP_BAD_FRAME:
+                        raise _hotpath.length_error(frames, limits)
                 else:
                     before = len(self._frames)
                     msg = self._next_special()
@@ -258,9 +258,9 @@ class BackendMessageDecoder(MessageDecoder):
             return None
         if b == 0x45:  # 'E': a server refusing the request with an error
             limits = self._limits
-            stop = _framing.decode_frames(frames, limits, self._parsers, self._queue, -1, 1)
-            if stop == _framing.STOP_BAD_FRAME:
-                raise _framing.length_error(frames, limits)
+            stop = _hotpath.decode_frames(frames, limits, self._parsers, self._queue, -1, 1)
+            if stop == _hotpath.STOP_BAD_FRAME:
+                raise _hotpath.length_error(frames, limits)
             return None
         reply: type[SSLResponse] | type[GSSEncResponse] = (
             SSLResponse if self._phase is ConnectionPhase.SSL_NEGOTIATION else GSSEncResponse

@@ -3,7 +3,7 @@
 * No module imports another module's private names, nor reaches into one
   through an imported module (``codec._thing``): modules talk through
   their public interfaces (a private *module*, such as the hot-path
-  ``_framing``, is fine; its names are its interface).
+  ``_hotpath``, is fine; its names are its interface).
 * Every exception pygwire defines derives from PygwireError.
 * No private type appears in a public signature.
 * ``type: ignore`` stays rare in src, and each one says why.

@@ -160,7 +160,7 @@ class Bind(FrontendMessage):
             return None
         parts = [names, formats, len(values).to_bytes(2, "big")]
         size = len(names) + len(formats) + 2 + len(results)
-        for v in values:  # (see _framing.data_row_to_wire on parts.append)
+        for v in values:  # (see _hotpath.data_row_to_wire on parts.append)
             if v is None:
                 parts.append(_NULL)
                 size += 4

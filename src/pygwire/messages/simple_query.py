@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Annotated, NamedTuple, Self
 
-from .. import _framing
+from .. import _hotpath
 from .._wire import INT16, INT32, UINT32, Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH, TransactionStatus
 from ..exceptions import DecodingError
@@ -47,7 +47,7 @@ class Query(FrontendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        text = _framing.cstring_payload(buf, start, end)
+        text = _hotpath.cstring_payload(buf, start, end)
         return cls._parse_strict(buf, start, end) if text is None else cls(text)
 
 
@@ -83,16 +83,16 @@ class RowDescription(BackendMessage):
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
-        return cls(fields=_framing.read_row_description(r, FieldDescription))
+        return cls(fields=_hotpath.read_row_description(r, FieldDescription))
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        fields = _framing.row_description_fields(buf, start, end, FieldDescription)
+        fields = _hotpath.row_description_fields(buf, start, end, FieldDescription)
         return cls._parse_strict(buf, start, end) if fields is None else cls(fields)
 
 
-@message(b"D", long=True, parser=_framing.data_row_parser)
-class DataRow(_framing.RowSlots, BackendMessage):
+@message(b"D", long=True, parser=_hotpath.data_row_parser)
+class DataRow(_hotpath.RowSlots, BackendMessage):
     """One row of a result; ``None`` stands for SQL NULL.
 
     A row from a stream decoder keeps its payload and splits it into
@@ -114,11 +114,11 @@ class DataRow(_framing.RowSlots, BackendMessage):
 
     #: The values; None stands for SQL NULL.  (A descriptor from the
     #: hot-path module, which splits a decoded row on first access.)
-    columns: list[bytes | None] = _framing.data_row_columns(_framing.RowSlots)
+    columns: list[bytes | None] = _hotpath.data_row_columns(_hotpath.RowSlots)
 
     #: The hottest encoder, from the hot-path module; values it does not
     #: take go to the validating encoder.
-    to_wire = _framing.data_row_to_wire(_framing.RowSlots, PGMessage.to_wire)
+    to_wire = _hotpath.data_row_to_wire(_hotpath.RowSlots, PGMessage.to_wire)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -143,7 +143,7 @@ class DataRow(_framing.RowSlots, BackendMessage):
 
     @classmethod
     def _read(cls, r: Reader) -> Self:
-        cols = _framing.split_data_row(r.buf, r.pos, r.end)
+        cols = _hotpath.split_data_row(r.buf, r.pos, r.end)
         r.pos = r.end
         return cls(cols)
 
@@ -163,7 +163,7 @@ class CommandComplete(BackendMessage):
 
     @classmethod
     def _parse(cls, buf: bytes, start: int, end: int) -> Self:
-        text = _framing.cstring_payload(buf, start, end)
+        text = _hotpath.cstring_payload(buf, start, end)
         return cls._parse_strict(buf, start, end) if text is None else cls(text)
 
 

@@ -1,11 +1,11 @@
-"""Compiled twin of :mod:`pygwire._framing` (see ``_cframing.c``)."""
+"""Compiled twin of :mod:`pygwire._hotpath` (see ``_chotpath.c``)."""
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 # The compiled MessageQueue has the methods of the Python one.
-from ._framing import FrameBuffer, Parser
-from ._framing import MessageQueue as MessageQueue
+from ._hotpath import FrameBuffer, Parser
+from ._hotpath import MessageQueue as MessageQueue
 
 def decode_frames(
     fb: FrameBuffer,

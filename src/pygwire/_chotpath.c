@@ -1,5 +1,5 @@
 /*
- * pygwire._cframing: the compiled twin of pygwire/_framing.py.
+ * pygwire._chotpath: the compiled twin of pygwire/_hotpath.py.
  *
  * Why C against the CPython API and not Cython:
  *
@@ -16,13 +16,13 @@
  *   reference and every error raised, which is plainest in C.
  *
  * The contract: each function behaves exactly like its namesake in
- * _framing.py (same results, same exception types, messages, arguments
+ * _hotpath.py (same results, same exception types, messages, arguments
  * and offsets, same updates to the FrameBuffer) for the arguments the
  * decoders pass: a ``bytes`` buffer with 0 <= start <= end <= len(buf),
  * ``int`` limits and offsets.  Outside that domain the Python code reads
  * wrapped-around or truncated windows; here it is refused with TypeError
  * or ValueError, and nothing is ever read outside the buffer.
- * tests/test_cframing.py runs both versions side by side.
+ * tests/test_chotpath.py runs both versions side by side.
  *
  * FrameBuffer stays the Python class: decode_frames reads fb.buf and
  * fb.pos once per batch, writes fb.pos back, and calls fb._ensure() only
@@ -465,7 +465,7 @@ static PyType_Slot queue_slots[] = {
 };
 
 static PyType_Spec queue_spec = {
-    .name = "pygwire._cframing.MessageQueue",
+    .name = "pygwire._chotpath.MessageQueue",
     .basicsize = sizeof(Queue),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = queue_slots,
@@ -594,7 +594,7 @@ static PyType_Slot drain_slots[] = {
 };
 
 static PyType_Spec drain_spec = {
-    .name = "pygwire._cframing.Drain",
+    .name = "pygwire._chotpath.Drain",
     .basicsize = sizeof(Drain),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
              Py_TPFLAGS_DISALLOW_INSTANTIATION,
@@ -747,7 +747,7 @@ static PyType_Slot row_parser_slots[] = {
 };
 
 static PyType_Spec row_parser_spec = {
-    .name = "pygwire._cframing.RowParser",
+    .name = "pygwire._chotpath.RowParser",
     .basicsize = sizeof(RowParser),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
              Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
@@ -843,7 +843,7 @@ static const char *const decode_frames_names[] = {"fb", "limits", "parsers", "qu
                                                   "count"};
 
 /*
- * decode_frames(fb, limits, parsers, queue, hold, count): see _framing.py,
+ * decode_frames(fb, limits, parsers, queue, hold, count): see _hotpath.py,
  * which words every error; this one only stops where Python must decide.
  */
 static PyObject *
@@ -1017,14 +1017,14 @@ static const char *const window_names[] = {"buf", "start", "end", "make"};
 
 /*
  * A row split_row refused: the strict Python walk (split_data_row_strict in
- * _framing.py) finds the fault and words it; there is one text per error.
+ * _hotpath.py) finds the fault and words it; there is one text per error.
  */
 static PyObject *
 split_row_error(PyObject *buf, Py_ssize_t start, Py_ssize_t end)
 {
     PyObject *mod, *strict, *result;
 
-    mod = PyImport_ImportModule("pygwire._framing");
+    mod = PyImport_ImportModule("pygwire._hotpath");
     if (mod == NULL) {
         return NULL;
     }
@@ -1205,7 +1205,7 @@ static PyType_Slot row_columns_slots[] = {
 };
 
 static PyType_Spec row_columns_spec = {
-    .name = "pygwire._cframing.RowColumns",
+    .name = "pygwire._chotpath.RowColumns",
     .basicsize = sizeof(RowColumns),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
              Py_TPFLAGS_DISALLOW_INSTANTIATION,
@@ -1418,7 +1418,7 @@ static PyType_Slot row_encoder_slots[] = {
 };
 
 static PyType_Spec row_encoder_spec = {
-    .name = "pygwire._cframing.RowEncoder",
+    .name = "pygwire._chotpath.RowEncoder",
     .basicsize = sizeof(RowEncoder),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
              Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL |
@@ -1741,8 +1741,8 @@ static PyModuleDef_Slot slots[] = {
 
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "pygwire._cframing",
-    .m_doc = "Compiled twin of pygwire._framing (same functions, same behaviour).",
+    .m_name = "pygwire._chotpath",
+    .m_doc = "Compiled twin of pygwire._hotpath (same functions, same behaviour).",
     .m_size = sizeof(State),
     .m_methods = methods,
     .m_slots = slots,
@@ -1752,7 +1752,7 @@ static struct PyModuleDef moduledef = {
 };
 
 PyMODINIT_FUNC
-PyInit__cframing(void)
+PyInit__chotpath(void)
 {
     return PyModuleDef_Init(&moduledef);
 }

@@ -1,12 +1,12 @@
 """The compiled framing functions against the Python reference, side by side.
 
-``pygwire._cframing`` (``src/pygwire/_cframing.c``) must behave exactly like
-the functions of ``pygwire/_framing.py`` it replaces: the same results, the
+``pygwire._chotpath`` (``src/pygwire/_chotpath.c``) must behave exactly like
+the functions of ``pygwire/_hotpath.py`` it replaces: the same results, the
 same exception types, messages and fields (offsets included), the same
 updates to the FrameBuffer.  Every test runs both on the same input (valid,
 damaged, random) and compares everything observable.
 
-The reference is ``_framing.py`` loaded a second time with
+The reference is ``_hotpath.py`` loaded a second time with
 ``PYGWIRE_PURE_PYTHON=1``, so it is the Python code whichever path the
 installed package uses.  Without the extension these tests skip, except in
 CI (``CI=true``), where they fail: CI must test the compiled path.
@@ -39,7 +39,7 @@ from pygwire import (
     DecodingError,
     FramingError,
     ProtocolError,
-    _framing,
+    _hotpath,
 )
 from pygwire import messages as m
 from pygwire.codec import MessageDecoder
@@ -53,14 +53,14 @@ DIFF = settings(max_examples=EXAMPLES, deadline=None)
 
 def _load_compiled() -> tuple[ModuleType | None, str]:
     try:
-        return importlib.import_module("pygwire._cframing"), ""
+        return importlib.import_module("pygwire._chotpath"), ""
     except ImportError as exc:
         return None, str(exc)
 
 
 def _load_reference() -> ModuleType:
-    """``_framing.py`` executed again with PYGWIRE_PURE_PYTHON=1."""
-    spec = importlib.util.spec_from_file_location("pygwire._framing_reference", _framing.__file__)
+    """``_hotpath.py`` executed again with PYGWIRE_PURE_PYTHON=1."""
+    spec = importlib.util.spec_from_file_location("pygwire._hotpath_reference", _hotpath.__file__)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -81,7 +81,7 @@ _C, _C_MISSING = _load_compiled()
 PY = _load_reference()
 
 if _C is None and not IN_CI:
-    pytest.skip(f"pygwire._cframing is not built ({_C_MISSING})", allow_module_level=True)
+    pytest.skip(f"pygwire._chotpath is not built ({_C_MISSING})", allow_module_level=True)
 
 
 class _Missing:
@@ -156,13 +156,13 @@ def damaged(draw: st.DrawFn, data: bytes) -> bytes:
 
 def test_implementation_follows_the_environment() -> None:
     wanted = os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0")
-    assert _framing.implementation() == ("c" if wanted else "python")
-    assert _framing.implementation() == _framing.IMPLEMENTATION
+    assert _hotpath.implementation() == ("c" if wanted else "python")
+    assert _hotpath.implementation() == _hotpath.IMPLEMENTATION
     if wanted:
-        assert _framing.decode_frames is c().decode_frames
-        assert _framing.split_data_row is c().split_data_row
+        assert _hotpath.decode_frames is c().decode_frames
+        assert _hotpath.split_data_row is c().split_data_row
     else:
-        assert _framing.decode_frames.__module__ == "pygwire._framing"
+        assert _hotpath.decode_frames.__module__ == "pygwire._hotpath"
 
 
 # -- split_data_row ---------------------------------------------------------------------
@@ -904,20 +904,20 @@ _SWAPPED = [
 
 @pytest.fixture(scope="module")
 def installs() -> Iterator[Callable[[ModuleType], Any]]:
-    saved = {name: getattr(_framing, name) for name in _SWAPPED}
+    saved = {name: getattr(_hotpath, name) for name in _SWAPPED}
     saved_columns = vars(m.DataRow)["columns"]
     saved_to_wire = vars(m.DataRow)["to_wire"]
 
     def install(source: ModuleType) -> None:
         for name in _SWAPPED:
-            setattr(_framing, name, getattr(source, name))
+            setattr(_hotpath, name, getattr(source, name))
         # Made once at import; decoders made after this take the rest.
         m.DataRow.columns = source.data_row_columns(m.DataRow)
         m.DataRow.to_wire = source.data_row_to_wire(m.DataRow, m.PGMessage.to_wire)
 
     yield install
     for name, fn in saved.items():
-        setattr(_framing, name, fn)
+        setattr(_hotpath, name, fn)
     m.DataRow.columns = saved_columns
     m.DataRow.to_wire = saved_to_wire
 

@@ -19,7 +19,7 @@ pure-Python version stays the reference:
   :func:`read_row_description` handle the other messages whose size grows
   with the result.
 
-The compiled twin, ``pygwire._cframing`` (``_cframing.c``), replaces every
+The compiled twin, ``pygwire._chotpath`` (``_chotpath.c``), replaces every
 name listed at the end of this module when it was built, unless the
 environment variable ``PYGWIRE_PURE_PYTHON`` is set (to anything but
 ``""`` or ``"0"``) when pygwire is imported.  :func:`implementation`
@@ -567,7 +567,7 @@ IMPLEMENTATION = "python"
 
 if os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0"):
     try:
-        from ._cframing import (
+        from ._chotpath import (
             MessageQueue,
             cstring_payload,
             data_row_columns,
@@ -585,7 +585,7 @@ if os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0"):
 
 
 def implementation() -> str:
-    """Which framing code runs: ``"c"`` (the compiled ``pygwire._cframing``)
+    """Which framing code runs: ``"c"`` (the compiled ``pygwire._chotpath``)
     or ``"python"`` (the reference, when the extension was not built or
     ``PYGWIRE_PURE_PYTHON`` is set)."""
     return IMPLEMENTATION
