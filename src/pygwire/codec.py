@@ -1,4 +1,6 @@
-"""Incremental, phase-aware stream decoders.
+"""Incremental, phase-aware stream decoders (the contract names this module
+``pygwire.codec``; each message class encodes itself, so only decoding lives
+here).
 
 :class:`BackendMessageDecoder` decodes what a server sends (for clients and
 proxies); :class:`FrontendMessageDecoder` decodes what a client sends (for

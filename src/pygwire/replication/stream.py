@@ -168,12 +168,12 @@ class TruncateChange:
     @property
     def cascade(self) -> bool:
         """TRUNCATE ... CASCADE."""
-        return bool(self.options & TruncateOption.CASCADE)
+        return self.message.cascade
 
     @property
     def restart_identity(self) -> bool:
         """TRUNCATE ... RESTART IDENTITY."""
-        return bool(self.options & TruncateOption.RESTART_IDENTITY)
+        return self.message.restart_identity
 
 
 #: What :meth:`LogicalStream.receive` returns: a change, another
