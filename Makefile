@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PG15   := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: test check lint typecheck unit demo bench clean node
+.PHONY: test check lint typecheck offline integration demo bench clean node
 
 $(STAMP): pyproject.toml setup.py src/pygwire/_chotpath.c
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(PG15) node
-	$(PY) -bb -m pytest
-	PYGWIRE_PURE_PYTHON=1 $(PY) -bb -m pytest
+# The offline layers (tests/unit, tests/fuzz) on both paths, in full; they
+# include the differential tests that hold the two paths to the same answers.
+offline: $(STAMP)
+	$(PY) -bb -m pytest tests/unit tests/fuzz
+	PYGWIRE_PURE_PYTHON=1 $(PY) -bb -m pytest tests/unit tests/fuzz
 
-test: lint typecheck unit
+# The real servers and clients, once, on the compiled path (the offline
+# differential tests prove the pure-Python path gives the same answers).
+integration: $(STAMP) $(PG15) node
+	$(PY) -bb -m pytest tests/integration
+
+test: lint typecheck offline integration
 
 # The quick loop: lint, types, and the offline tests (tests/unit, tests/fuzz)
 # on both paths at once, with a twentieth of the examples; no server, nothing

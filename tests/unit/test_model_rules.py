@@ -28,6 +28,7 @@ from pygwire import (
 )
 from pygwire.messages import (
     AuthenticationMD5Password,
+    AuthenticationMessage,
     AuthenticationOk,
     AuthenticationSASL,
     AuthenticationSASLContinue,
@@ -50,6 +51,7 @@ from pygwire.messages import (
     ErrorResponse,
     Execute,
     Flush,
+    FrontendMessage,
     FunctionCall,
     FunctionCallResponse,
     GSSEncRequest,
@@ -76,6 +78,8 @@ from pygwire.messages import (
     Sync,
     Terminate,
 )
+from pygwire.messages._registry import DECLARATIONS
+from pygwire.state_machine import transition_table
 
 F = MessageDirection.FRONTEND
 B = MessageDirection.BACKEND
@@ -274,6 +278,22 @@ def test_illegal(rule: Rule) -> None:
     with pytest.raises(StateMachineError) as info:
         state.advance(*rule.illegal)
     assert info.value.message == type(rule.illegal[1]).__name__
+
+
+def test_every_declared_message_has_a_place_in_the_model() -> None:
+    """A message class declared without rows would be refused everywhere:
+    each one is a step of the table, one of the messages a server may send
+    at any time, or a request a client may send once the session runs."""
+    listed = {row[2] for row in transition_table()}
+    any_time = {NoticeResponse, ParameterStatus, NotificationResponse}
+    for cls in DECLARATIONS:
+        if cls is AuthenticationMessage or cls.__name__ in listed or cls in any_time:
+            continue
+        assert issubclass(cls, FrontendMessage), cls
+        state = ProtocolState()
+        _feed(state, CONNECTED)
+        state.advance(F, cls())  # raises if the model has no place for it
+        assert state.outstanding, cls
 
 
 # -- views ----------------------------------------------------------------------------------
