@@ -24,13 +24,11 @@
  * or ValueError, and nothing is ever read outside the buffer.
  * tests/test_chotpath.py runs both versions side by side.
  *
- * FrameBuffer stays the Python class: decode_frames reads fb.buf and
- * fb.pos once per batch, writes fb.pos back, and calls fb._ensure() only
- * when a frame spans fed chunks, so a C type would save little.  What
- * runs per message is here: MessageQueue, drain (the receive loop, which
- * calls into Python only for messages that are not "steady"), and the
- * DataRow parser and columns descriptor, which fill and read the row's
- * slots directly.
+ * What runs per chunk and per message is here: FrameBufferCore (the
+ * receive buffer, which decode_frames reads and updates in place),
+ * MessageQueue, drain (the receive loop, which calls into Python only for
+ * messages that are not "steady"), and the DataRow parser and columns
+ * descriptor, which fill and read the row's slots directly.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -47,6 +45,7 @@ typedef struct {
     PyObject *str_buf;
     PyObject *str_pos;
     PyObject *str_ensure;
+    PyTypeObject *FrameCoreType; /* FrameBufferCore */
     PyTypeObject *QueueType;     /* MessageQueue */
     PyTypeObject *DrainType;     /* what drain() returns */
     PyTypeObject *RowParserType; /* what data_row_parser() returns */
@@ -240,6 +239,284 @@ set_pos_keeping_error(State *st, PyObject *fb, Py_ssize_t pos)
     PyErr_Restore(type2, value2, tb2);
 #endif
 }
+
+/* -- FrameBufferCore -------------------------------------------------------- */
+
+/*
+ * The receive buffer's state and the operations every fed chunk and every
+ * batch run (feed, len, ensure); FrameBuffer in _hotpath.py derives from
+ * this type and adds the rarely used ones in Python.  ``buf`` is always a
+ * bytes object, 0 <= pos <= len(buf), and ``pending`` a bytearray.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *buf;     /* bytes */
+    Py_ssize_t pos;
+    PyObject *pending; /* bytearray: fed bytes not yet joined into buf */
+} FrameCore;
+
+static PyObject *
+framecore_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    FrameCore *fb;
+
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "FrameBuffer() takes no arguments");
+        return NULL;
+    }
+    fb = (FrameCore *)type->tp_alloc(type, 0);
+    if (fb == NULL) {
+        return NULL;
+    }
+    fb->buf = PyBytes_FromStringAndSize(NULL, 0);
+    fb->pending = PyByteArray_FromStringAndSize(NULL, 0);
+    if (fb->buf == NULL || fb->pending == NULL) {
+        Py_DECREF(fb);
+        return NULL;
+    }
+    return (PyObject *)fb;
+}
+
+static void
+framecore_dealloc(FrameCore *fb)
+{
+    PyTypeObject *type = Py_TYPE(fb);
+
+    Py_XDECREF(fb->buf);
+    Py_XDECREF(fb->pending);
+    type->tp_free(fb);
+    Py_DECREF(type);
+}
+
+static inline Py_ssize_t
+framecore_size(FrameCore *fb)
+{
+    return PyBytes_GET_SIZE(fb->buf) - fb->pos + PyByteArray_GET_SIZE(fb->pending);
+}
+
+static Py_ssize_t
+framecore_len(FrameCore *fb)
+{
+    return framecore_size(fb);
+}
+
+static PyObject *
+framecore_feed(FrameCore *fb, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError, "feed() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    if (PyByteArray_GET_SIZE(fb->pending) == 0 && fb->pos == PyBytes_GET_SIZE(fb->buf)) {
+        /* Everything so far was consumed: adopt the chunk as is. */
+        Py_SETREF(fb->buf, Py_NewRef(data));
+        fb->pos = 0;
+    }
+    else {
+        Py_ssize_t have = PyByteArray_GET_SIZE(fb->pending);
+        Py_ssize_t add = PyBytes_GET_SIZE(data);
+
+        if (add > PY_SSIZE_T_MAX - have) {
+            return PyErr_NoMemory();
+        }
+        if (PyByteArray_Resize(fb->pending, have + add) < 0) {
+            return NULL;
+        }
+        memcpy(PyByteArray_AS_STRING(fb->pending) + have, PyBytes_AS_STRING(data), (size_t)add);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Reset to empty; 0 or -1 with an exception (only on allocation failure). */
+static int
+framecore_reset(FrameCore *fb)
+{
+    PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+    PyObject *pending = PyByteArray_FromStringAndSize(NULL, 0);
+
+    if (empty == NULL || pending == NULL) {
+        Py_XDECREF(empty);
+        Py_XDECREF(pending);
+        return -1;
+    }
+    Py_SETREF(fb->buf, empty);
+    Py_SETREF(fb->pending, pending);
+    fb->pos = 0;
+    return 0;
+}
+
+static PyObject *
+framecore_clear(FrameCore *fb, PyObject *Py_UNUSED(ignored))
+{
+    if (framecore_reset(fb) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* buf[pos:] + pending as one new bytes object. */
+static PyObject *
+framecore_joined(FrameCore *fb)
+{
+    Py_ssize_t head = PyBytes_GET_SIZE(fb->buf) - fb->pos;
+    Py_ssize_t tail = PyByteArray_GET_SIZE(fb->pending);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, head + tail);
+
+    if (out != NULL) {
+        memcpy(PyBytes_AS_STRING(out), PyBytes_AS_STRING(fb->buf) + fb->pos, (size_t)head);
+        memcpy(PyBytes_AS_STRING(out) + head, PyByteArray_AS_STRING(fb->pending), (size_t)tail);
+    }
+    return out;
+}
+
+static PyObject *
+framecore_take(FrameCore *fb, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *data = framecore_joined(fb);
+
+    if (data == NULL || framecore_reset(fb) < 0) {
+        Py_XDECREF(data);
+        return NULL;
+    }
+    return data;
+}
+
+/* 1 if buf[pos:pos+n] is available (joining pending into buf if need
+ * be), 0 if fewer than n bytes are buffered, -1 with an exception. */
+static int
+framecore_ensure_n(FrameCore *fb, long long n)
+{
+    Py_ssize_t avail = PyBytes_GET_SIZE(fb->buf) - fb->pos;
+    PyObject *joined, *pending;
+
+    if ((long long)avail >= n) {
+        return 1;
+    }
+    if ((long long)avail + (long long)PyByteArray_GET_SIZE(fb->pending) < n) {
+        return 0;
+    }
+    joined = framecore_joined(fb);
+    /* A new bytearray: resizing the old one to 0 may keep its capacity. */
+    pending = joined == NULL ? NULL : PyByteArray_FromStringAndSize(NULL, 0);
+    if (pending == NULL) {
+        Py_XDECREF(joined);
+        return -1;
+    }
+    Py_SETREF(fb->buf, joined);
+    Py_SETREF(fb->pending, pending);
+    fb->pos = 0;
+    return 1;
+}
+
+static PyObject *
+framecore_ensure(FrameCore *fb, PyObject *arg)
+{
+    long long n;
+    int rc;
+
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "ensure() takes an int, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    n = PyLong_AsLongLong(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    rc = framecore_ensure_n(fb, n);
+    if (rc < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *
+framecore_get_buf(FrameCore *fb, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(fb->buf);
+}
+
+static int
+framecore_set_buf(FrameCore *fb, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL || !PyBytes_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "FrameBuffer.buf must be bytes");
+        return -1;
+    }
+    Py_SETREF(fb->buf, Py_NewRef(value));
+    if (fb->pos > PyBytes_GET_SIZE(value)) {
+        fb->pos = PyBytes_GET_SIZE(value);
+    }
+    return 0;
+}
+
+static PyObject *
+framecore_get_pos(FrameCore *fb, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(fb->pos);
+}
+
+static int
+framecore_set_pos(FrameCore *fb, PyObject *value, void *Py_UNUSED(closure))
+{
+    Py_ssize_t pos;
+
+    if (value == NULL || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "FrameBuffer.pos must be an int");
+        return -1;
+    }
+    pos = PyLong_AsSsize_t(value);
+    if (pos == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (pos < 0 || pos > PyBytes_GET_SIZE(fb->buf)) {
+        PyErr_Format(PyExc_ValueError, "FrameBuffer.pos %zd is outside the %zd-byte buffer", pos,
+                     PyBytes_GET_SIZE(fb->buf));
+        return -1;
+    }
+    fb->pos = pos;
+    return 0;
+}
+
+static PyObject *
+framecore_get_pending(FrameCore *fb, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(fb->pending);
+}
+
+static PyMethodDef framecore_methods[] = {
+    {"feed", (PyCFunction)framecore_feed, METH_O, "feed(data)\n--\n\nBuffer a fed chunk."},
+    {"clear", (PyCFunction)framecore_clear, METH_NOARGS, "clear()\n--\n\nDrop every byte."},
+    {"take", (PyCFunction)framecore_take, METH_NOARGS,
+     "take()\n--\n\nRemove and return every buffered byte."},
+    {"ensure", (PyCFunction)framecore_ensure, METH_O,
+     "ensure(n)\n--\n\nMake buf[pos:pos+n] available if n bytes are buffered."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef framecore_getset[] = {
+    {"buf", (getter)framecore_get_buf, (setter)framecore_set_buf, "The joined bytes.", NULL},
+    {"pos", (getter)framecore_get_pos, (setter)framecore_set_pos, "The read position in buf.",
+     NULL},
+    {"pending", (getter)framecore_get_pending, NULL, "Fed bytes not yet joined into buf.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot framecore_slots[] = {
+    {Py_tp_new, framecore_new},
+    {Py_tp_dealloc, framecore_dealloc},
+    {Py_tp_methods, framecore_methods},
+    {Py_tp_getset, framecore_getset},
+    {Py_sq_length, framecore_len},
+    {Py_tp_doc, "The receive buffer's state and its per-chunk operations."},
+    {0, NULL},
+};
+
+static PyType_Spec framecore_spec = {
+    .name = "pygwire._chotpath.FrameBufferCore",
+    .basicsize = sizeof(FrameCore),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = framecore_slots,
+};
 
 /* -- MessageQueue ---------------------------------------------------------- */
 
@@ -853,6 +1130,7 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
     PyObject *a[6];
     PyObject *fb, *limits, *parsers;
     Queue *queue;
+    FrameCore *core;
     PyObject *buf = NULL;
     long hold, left;
 
@@ -867,6 +1145,9 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
         return NULL;
     }
     queue = (Queue *)a[3];
+    /* The compiled buffer is read and updated in place; any other object
+     * through its attributes and its ensure() method. */
+    core = PyObject_TypeCheck(fb, st->FrameCoreType) ? (FrameCore *)fb : NULL;
     hold = PyLong_AsLong(a[4]);
     left = PyLong_AsLong(a[5]);
     if ((hold == -1 || left == -1) && PyErr_Occurred()) {
@@ -880,16 +1161,22 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
         int stop = -1, truth;
         PyObject *obj;
 
-        Py_XSETREF(buf, PyObject_GetAttr(fb, st->str_buf));
-        if (buf == NULL) {
-            goto error;
+        if (core != NULL) {
+            Py_XSETREF(buf, Py_NewRef(core->buf));
+            pos = core->pos;
         }
-        obj = PyObject_GetAttr(fb, st->str_pos);
-        if (obj == NULL) {
-            goto error;
+        else {
+            Py_XSETREF(buf, PyObject_GetAttr(fb, st->str_buf));
+            if (buf == NULL) {
+                goto error;
+            }
+            obj = PyObject_GetAttr(fb, st->str_pos);
+            if (obj == NULL) {
+                goto error;
+            }
+            pos = as_ssize(obj);
+            Py_DECREF(obj);
         }
-        pos = as_ssize(obj);
-        Py_DECREF(obj);
         if (!PyBytes_Check(buf) || pos < 0) {
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_TypeError, "decode_frames(): bad fb.buf or fb.pos");
@@ -970,18 +1257,34 @@ decode_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
             }
         }
 
-        obj = PyLong_FromSsize_t(pos);
-        if (obj == NULL) {
-            goto error;
+        if (core != NULL) {
+            core->pos = pos; /* a frame boundary inside core->buf */
         }
-        truth = PyObject_SetAttr(fb, st->str_pos, obj);
-        Py_DECREF(obj);
-        if (truth < 0) {
-            goto error;
+        else {
+            obj = PyLong_FromSsize_t(pos);
+            if (obj == NULL) {
+                goto error;
+            }
+            truth = PyObject_SetAttr(fb, st->str_pos, obj);
+            Py_DECREF(obj);
+            if (truth < 0) {
+                goto error;
+            }
         }
         if (stop >= 0) {
             Py_DECREF(buf);
             return PyLong_FromLong(stop);
+        }
+        if (core != NULL) {
+            truth = framecore_ensure_n(core, need);
+            if (truth <= 0) {
+                if (truth < 0) {
+                    goto error;
+                }
+                Py_DECREF(buf);
+                return PyLong_FromLong(0);
+            }
+            continue;
         }
         {
             PyObject *need_obj = PyLong_FromLongLong(need);
@@ -1653,6 +1956,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     State *st = get_state(module);
 
     Py_VISIT(st->tuple_new);
+    Py_VISIT(st->FrameCoreType);
     Py_VISIT(st->QueueType);
     Py_VISIT(st->DrainType);
     Py_VISIT(st->RowParserType);
@@ -1670,6 +1974,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_buf);
     Py_CLEAR(st->str_pos);
     Py_CLEAR(st->str_ensure);
+    Py_CLEAR(st->FrameCoreType);
     Py_CLEAR(st->QueueType);
     Py_CLEAR(st->DrainType);
     Py_CLEAR(st->RowParserType);
@@ -1715,6 +2020,11 @@ module_exec(PyObject *module)
     st->str_ensure = PyUnicode_InternFromString("ensure");
     if (st->tuple_new == NULL || st->str_buf == NULL || st->str_pos == NULL ||
         st->str_ensure == NULL) {
+        return -1;
+    }
+    st->FrameCoreType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &framecore_spec, NULL);
+    if (st->FrameCoreType == NULL || PyModule_AddType(module, st->FrameCoreType) < 0) {
         return -1;
     }
     st->QueueType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &queue_spec, NULL);

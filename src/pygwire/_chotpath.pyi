@@ -5,6 +5,7 @@ from typing import Any
 
 # The compiled MessageQueue has the methods of the Python one.
 from ._hotpath import FrameBuffer, Parser
+from ._hotpath import FrameBufferCore as FrameBufferCore
 from ._hotpath import MessageQueue as MessageQueue
 
 def decode_frames(

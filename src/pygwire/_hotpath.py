@@ -34,6 +34,7 @@ byte is copied a bounded number of times however the stream is chunked (a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STOP_BAD_FRAME",
     "FrameBuffer",
+    "FrameBufferCore",
     "RowSlots",
     "MessageQueue",
     "Parser",
@@ -91,12 +93,20 @@ _LEN_PREFIX = [n.to_bytes(4, "big") for n in range(1024)]
 Parser = Callable[[bytes, int, int], Any]
 
 
-class FrameBuffer:
-    """Receive buffer that yields frames as windows into :attr:`buf`.
+def _use_compiled() -> bool:
+    """Whether the compiled twin is wanted (it is, unless
+    ``PYGWIRE_PURE_PYTHON`` is set to anything but "" or "0")."""
+    return os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0")
+
+
+class FrameBufferCore:
+    """The receive buffer's state and what runs for every fed chunk.
 
     Bytes fed while ``buf`` still holds unread bytes wait in one growing
     ``bytearray``, not as one object per chunk: a message fed a byte at a
-    time costs about its own size, not forty times that.
+    time costs about its own size, not forty times that.  The compiled
+    twin replaces this class (see the end of the module); FrameBuffer
+    below adds what runs rarely.
     """
 
     __slots__ = ("buf", "pos", "pending")
@@ -140,6 +150,23 @@ class FrameBuffer:
         self.pos = 0
         self.pending = bytearray()  # a new one: clear() may keep the old capacity
         return True
+
+
+# The base must be chosen before FrameBuffer is defined, so this one name
+# is taken from the compiled twin here rather than at the end.
+if TYPE_CHECKING:
+    _FrameBufferBase = FrameBufferCore
+else:
+    _FrameBufferBase = FrameBufferCore
+    if _use_compiled():
+        with contextlib.suppress(ImportError):  # not built: the pure-Python core
+            from ._chotpath import FrameBufferCore as _FrameBufferBase
+
+
+class FrameBuffer(_FrameBufferBase):
+    """Receive buffer that yields frames as windows into :attr:`buf`."""
+
+    __slots__ = ()
 
     def peek_byte(self) -> int:
         """The next byte, or -1 if nothing is buffered."""
@@ -565,7 +592,7 @@ def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
 #: by it, ``"python"`` when this module's own code runs.
 IMPLEMENTATION = "python"
 
-if os.environ.get("PYGWIRE_PURE_PYTHON", "") in ("", "0"):
+if _use_compiled():
     try:
         from ._chotpath import (
             MessageQueue,

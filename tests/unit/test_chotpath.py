@@ -528,7 +528,7 @@ def _run_frames(
     With ``drain`` the queue is emptied after every call, as the decoders
     do before decoding again (so a held frame is decoded next time).
     """
-    fb = PY.FrameBuffer()
+    fb = mod.FrameBufferCore()  # the compiled one is read and updated in place
     queue = mod.MessageQueue()
     if prefill:
         queue.append("earlier", 0)
@@ -545,6 +545,61 @@ def _run_frames(
                     break
     trace.append(_popped(queue))
     return trace
+
+
+_BUFFER_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("feed"), st.binary(max_size=12)),
+        st.tuples(st.just("ensure"), st.integers(-2, 40)),
+        st.tuples(st.just("skip"), st.integers(0, 6)),
+        st.tuples(st.sampled_from(["take", "clear", "len"]), st.none()),
+    ),
+    max_size=30,
+)
+
+
+def _run_buffer(mod: ModuleType, ops: list[tuple[str, Any]]) -> list[Any]:
+    """Apply ``ops`` to ``mod``'s FrameBufferCore; its state after each."""
+    fb = mod.FrameBufferCore()
+    trace: list[Any] = []
+    for op, arg in ops:
+        if op == "feed":
+            result: Any = fb.feed(arg)
+        elif op == "ensure":
+            result = fb.ensure(arg)
+        elif op == "skip":  # what a decoder does after a frame
+            result = fb.pos = min(fb.pos + arg, len(fb.buf))
+        elif op == "len":
+            result = len(fb)
+        else:
+            result = getattr(fb, op)()
+        trace.append((op, result, _fb_state(fb)))
+    return trace
+
+
+@DIFF
+@given(ops=_BUFFER_OPS)
+def test_frame_buffer(ops: list[tuple[str, Any]]) -> None:
+    assert _run_buffer(c(), ops) == _run_buffer(PY, ops)
+
+
+def test_frame_buffer_refuses_what_would_break_it() -> None:
+    fb = c().FrameBufferCore()
+    fb.feed(b"abc")
+    for pos in (4, -1):
+        with pytest.raises(ValueError, match="outside the 3-byte buffer"):
+            fb.pos = pos
+    for wrong in (
+        lambda: setattr(fb, "buf", bytearray(b"x")),
+        lambda: setattr(fb, "pos", "1"),
+        lambda: fb.feed(bytearray(b"x")),
+        lambda: fb.ensure("1"),
+    ):
+        with pytest.raises(TypeError):
+            wrong()
+    fb.pos = 3
+    fb.buf = b"a"  # a shorter buffer pulls pos inside it
+    assert (fb.buf, fb.pos, len(fb)) == (b"a", 1, 0)
 
 
 @DIFF
