@@ -295,6 +295,18 @@ class _Stream:
             data = data[: len(data) - keep]
         return data
 
+    def take_unread(self) -> bytes:
+        """Remove and return the bytes fed but not handed out as messages
+        (complete or not), leaving the decoder empty; bytes of messages
+        handed out stay for :meth:`take`."""
+        keep = self.decoder.buffered
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        if len(data) > keep:
+            self.chunks.append(data[: len(data) - keep])
+        self.decoder.clear()
+        return data[len(data) - keep :] if keep else b""
+
 
 #: Runs an iterator to its end, in C.
 _consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
@@ -341,6 +353,14 @@ class ProxyConnection:
         self.take_from_client = self._client.take
         #: The same for ``from_server``: what to write to the client.
         self.take_from_server = self._server.take
+        #: Remove and return the bytes the client sent that no message
+        #: handed out covers yet: to hand the rest of the stream to another
+        #: reader (a proxy that stops validating, or relays the rest as is).
+        self.take_unread_from_client = self._client.take_unread
+        #: The same for the server's stream: e.g. a proxy that authenticated
+        #: upstream itself hands what follows AuthenticationOk to the model
+        #: of the client's conversation.
+        self.take_unread_from_server = self._server.take_unread
 
     def observe(self, observer: Observer) -> None:
         """Call ``observer(sender, message, wire_size)`` for every message

@@ -505,6 +505,22 @@ def test_proxy_forward_holds_a_partial_message() -> None:
     assert proxy.state.outstanding == ("Query", "Sync")
 
 
+def test_proxy_hands_over_what_it_has_not_handed_out() -> None:
+    """After AuthenticationOk the rest of the server's chunk (a whole
+    ParameterStatus and half a ReadyForQuery) comes back byte for byte."""
+    proxy = ProxyConnection()
+    proxy.forward_from_client(STARTUP.to_wire())
+    ok = AuthenticationOk().to_wire()
+    rest = ParameterStatus(name="a", value="b").to_wire() + IDLE.to_wire()[:3]
+    messages = proxy.from_server(ok + rest)
+    assert next(messages) == AuthenticationOk()
+    assert proxy.take_from_server() == ok
+    assert proxy.take_unread_from_server() == rest
+    assert proxy.take_unread_from_server() == b""
+    assert proxy.server_decoder.buffered == 0
+    assert proxy.take_from_server() == b""
+
+
 def test_proxy_refuses_what_the_model_refuses() -> None:
     proxy = ProxyConnection(ConnectionPhase.READY)
     with pytest.raises(StateMachineError, match="no request is outstanding"):
