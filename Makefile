@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PG15   := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: test check lint typecheck offline integration demo bench clean node
+.PHONY: test check lint typecheck offline integration demo bench clean node chromium
 
 $(STAMP): pyproject.toml setup.py src/pygwire/_chotpath.c
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ node:
 	@command -v node >/dev/null && command -v npm >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
 
+# Headless Chromium renders pygwire.cli.html's page in the tests (layout,
+# arrow count, console errors); Debian's package when it is missing.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 lint: $(STAMP)
 	$(PY) -m ruff check src tests harness examples benchmarks
 	$(PY) -m ruff format --check src tests harness examples benchmarks
@@ -44,7 +50,7 @@ offline: $(STAMP)
 
 # The real servers and clients, once, on the compiled path (the offline
 # differential tests prove the pure-Python path gives the same answers).
-integration: $(STAMP) $(PG15) node
+integration: $(STAMP) $(PG15) node chromium
 	$(PY) -bb -m pytest tests/integration
 
 test: lint typecheck offline integration
