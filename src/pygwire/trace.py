@@ -45,7 +45,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, NoReturn, TextIO, TypeVar
+from typing import Final, NoReturn, Protocol, TypeVar
 
 from ._wire import Writer
 from .constants import (
@@ -120,6 +120,7 @@ from .messages._base import SpecialMessage
 
 __all__ = [
     "REDACTED",
+    "TextSink",
     "TraceEntry",
     "TraceFormatError",
     "Tracer",
@@ -625,6 +626,13 @@ def _untraced(message: PGMessage) -> bool:
     return isinstance(message, UnknownMessage) and message.type_code == b"R"
 
 
+class TextSink(Protocol):
+    """Where a tracer writes: anything with a text ``write`` (a file, a
+    ``StringIO``, ``sys.stdout``)."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 class Tracer:
     """Writes messages to ``stream`` as libpq's ``PQtrace`` does.
 
@@ -651,7 +659,7 @@ class Tracer:
 
     def __init__(
         self,
-        stream: TextIO,
+        stream: TextSink,
         *,
         timestamps: bool = True,
         regress: bool = False,

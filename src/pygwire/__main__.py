@@ -1,0 +1,7 @@
+"""``python -m pygwire``: the ``pygwire`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
