@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..exceptions import PygwireError
 from .decode import DecodeOptions, decode
-from .proxy import ProxyOptions, ProxyServer, load_users
+from .proxy import ProxyOptions, ProxyServer, load_users, os_reason
 
 __all__ = ["main"]
 
@@ -76,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--upstream-ca", type=Path, metavar="FILE", help="root certificate")
     p.add_argument(
         "--client-auth",
-        choices=["trust", "password", "md5", "scram-sha-256"],
-        help="authentication-proxy mode: authenticate clients here",
+        choices=["auto", "trust", "password", "md5", "scram-sha-256"],
+        help="authentication-proxy mode: authenticate clients here (auto, the default "
+        "with --users: MD5 for users with an md5 secret, else SCRAM-SHA-256)",
     )
     p.add_argument(
         "--users",
@@ -136,7 +137,7 @@ def _run_decode(args: argparse.Namespace) -> int:
     try:
         problems = decode(args.file, sys.stdout, options)
     except OSError as exc:
-        return _fail("decode", f"cannot read {args.file}: {exc.strerror or exc}")
+        return _fail("decode", f"cannot read {args.file}: {os_reason(exc)}")
     except ValueError as exc:
         return _fail("decode", f"{args.file}: {exc}")
     for problem in problems:
@@ -150,11 +151,11 @@ def _proxy_options(args: argparse.Namespace) -> ProxyOptions:
         try:
             users = load_users(args.users)
         except OSError as exc:
-            raise _Usage(f"cannot read --users {args.users}: {exc.strerror or exc}") from None
+            raise _Usage(f"cannot read --users {args.users}: {os_reason(exc)}") from None
         except ValueError as exc:
             raise _Usage(f"bad --users file: {exc}") from None
         if args.client_auth is None:
-            args.client_auth = "scram-sha-256"
+            args.client_auth = "auto"
     if args.client_auth not in (None, "trust") and not users:
         raise _Usage(f"--client-auth {args.client_auth} needs --users FILE")
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -214,14 +215,14 @@ async def _serve(server: ProxyServer) -> int:
     except OSError as exc:
         return _fail(
             "proxy",
-            f"cannot listen on {opts.listen_host}:{opts.listen_port}: {exc.strerror or exc}",
+            f"cannot listen on {opts.listen_host}:{opts.listen_port}: {os_reason(exc)}",
         )
-    logging.getLogger("pygwire.proxy").info(
-        "listening on %s:%d, upstream %s:%d",
-        opts.listen_host,
-        server.port,
-        opts.upstream_host,
-        opts.upstream_port,
+    # Said even with --quiet: the port is news when the command chose it.
+    print(
+        f"pygwire proxy: listening on {opts.listen_host}:{server.port}, "
+        f"upstream {opts.upstream_host}:{opts.upstream_port}",
+        file=sys.stderr,
+        flush=True,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

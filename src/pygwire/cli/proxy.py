@@ -44,7 +44,14 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 
 from .. import MessageDirection, ProtocolError, ProxyConnection, StateMachineError
-from ..auth import AuthMethod, ClientAuthenticator, ServerAuthenticator, error_response
+from ..auth import (
+    SCRAM_SHA_256,
+    AuthMethod,
+    ClientAuthenticator,
+    ScramVerifier,
+    ServerAuthenticator,
+    error_response,
+)
 from ..constants import ConnectionPhase
 from ..exceptions import AuthenticationError, PygwireError
 from ..messages import (
@@ -66,7 +73,14 @@ from .decode import PrefixedLines
 from .html import SessionDiagram
 from .recording import RecordingWriter
 
-__all__ = ["ProxyOptions", "ProxyServer", "UpstreamTLS", "load_users"]
+__all__ = [
+    "ProxyOptions",
+    "ProxyServer",
+    "UpstreamTLS",
+    "load_users",
+    "method_for",
+    "os_reason",
+]
 
 log = logging.getLogger("pygwire.proxy")
 
@@ -103,14 +117,37 @@ class ProxyOptions:
     tls_key: Path | None = None
     upstream_tls: UpstreamTLS = "disable"
     upstream_ca: Path | None = None
-    #: Authentication-proxy mode: how clients authenticate to the proxy.
-    client_auth: AuthMethod | None = None
+    #: Authentication-proxy mode: how clients authenticate to the proxy;
+    #: "auto" picks by each user's secret (see :func:`method_for`).
+    client_auth: AuthMethod | Literal["auto"] | None = None
     #: user -> stored password (plain, md5 or SCRAM verifier).
     users: dict[str, str] = field(default_factory=dict)
     upstream_user: str | None = None
     upstream_password: str | None = None
     upstream_channel_binding: Literal["disable", "prefer", "require"] = "prefer"
     max_connections: int = 1000
+
+
+def os_reason(exc: OSError) -> str:
+    """An OS error in the system's words ("Connection refused"), without
+    the call and address asyncio wraps around them."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def method_for(stored: str | None) -> AuthMethod:
+    """The method "auto" uses for a user: MD5 for an ``md5`` secret (the
+    only method it can serve), SCRAM-SHA-256 for a SCRAM verifier, a plain
+    password, or an unknown user (who fails like any other)."""
+    if stored is not None and len(stored) == 35 and stored.startswith("md5"):
+        return "md5"
+    return "scram-sha-256"
+
+
+def _scram_ready(secret: str, method: str | None) -> str:
+    plain = not secret.startswith(SCRAM_SHA_256 + "$") and method_for(secret) != "md5"
+    if plain and method in ("auto", "scram-sha-256"):
+        return str(ScramVerifier.from_password(secret))
+    return secret
 
 
 def load_users(path: Path) -> dict[str, str]:
@@ -124,7 +161,10 @@ def load_users(path: Path) -> dict[str, str]:
         text = line.strip()
         if not text or text[0] in ";#":
             continue
-        fields = list(_quoted_fields(text))
+        try:
+            fields = list(_quoted_fields(text))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
         if len(fields) != 2:
             raise ValueError(f"{path}:{number}: expected two quoted fields, name and secret")
         users[fields[0]] = fields[1]
@@ -241,6 +281,8 @@ class _Link(asyncio.Protocol):
             self._flush_tls()
             if self.tls.closed:
                 self._ended()
+            elif not data:
+                self._wake()  # a handshake step: start_tls is waiting
         if data:
             self._deliver(data)
 
@@ -394,6 +436,12 @@ class ProxyServer:
             )
         if options.record is not None:
             options.record.mkdir(parents=True, exist_ok=True)
+        #: The users' secrets as the client-side methods need them: SCRAM
+        #: needs a verifier, made once here from a plain password.
+        self.secrets = {
+            user: _scram_ready(secret, options.client_auth)
+            for user, secret in options.users.items()
+        }
         if options.html is not None:
             self.diagram = SessionDiagram(
                 title=f"pygwire proxy {options.listen_host}:{options.listen_port} -> "
@@ -436,12 +484,10 @@ class ProxyServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for session in list(self.sessions.values()):
-            session.end("the proxy is shutting down")
-        for session in list(self.sessions.values()):
-            if session.task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await session.task
+        tasks = [s.task for s in self.sessions.values() if s.task is not None]
+        for task in tasks:
+            task.cancel()  # each session closes its connections as it ends
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.write_html()
         if self._trace_stream is not None:
             self._trace_stream.close()
@@ -580,7 +626,7 @@ class _Session:
         except (ProtocolError, AuthenticationError, TLSError) as exc:
             reason, error = str(exc), True
         except OSError as exc:
-            reason, error = f"connection error: {exc.strerror or exc}", True
+            reason, error = f"connection error: {os_reason(exc)}", True
         except asyncio.CancelledError:
             reason = "the proxy is shutting down"
         finally:
@@ -675,7 +721,7 @@ class _Session:
         except TimeoutError:
             raise _Upstream(f"connecting to upstream {where} timed out") from None
         except OSError as exc:
-            raise _Upstream(f"upstream {where} refused: {exc.strerror or exc}") from None
+            raise _Upstream(f"upstream {where} refused: {os_reason(exc)}") from None
         context = self.server._upstream_context
         if context is not None:
             link.write(SSLRequest().to_wire())
@@ -770,15 +816,15 @@ class _Session:
         assert opts.client_auth is not None
         user = startup.params.get("user", "")
         tls_der = self.server._tls_der if self.client.tls is not None else None
-        auth = ServerAuthenticator(
-            opts.client_auth, user, opts.users.get(user), tls_certificate=tls_der
-        )
+        stored = self.server.secrets.get(user)
+        method = method_for(stored) if opts.client_auth == "auto" else opts.client_auth
+        auth = ServerAuthenticator(method, user, stored, tls_certificate=tls_der)
         replies = auth.start()
         while True:
             for reply in replies:
                 self.send_client(reply)
             if auth.authenticated:
-                self.log(f"client authenticated as {user!r} ({opts.client_auth})")
+                self.log(f"client authenticated as {user!r} ({method})")
                 return
             data = await self._read_client()
             replies = []
