@@ -132,8 +132,14 @@ def _serve(mode: str, upstream: tuple[str, int], port: int, record: Path | None)
             log.close()
 
 
+#: ``pygwire proxy`` itself, as a user runs it: without tracing, and tracing
+#: every connection to one file.
+CLI_MODES = ("cli", "cli-trace")
+
+
 class ProxyProcess:
-    """``_serve`` in a subprocess (its own interpreter, as a deployment has)."""
+    """A proxy in a subprocess (its own interpreter, as a deployment has):
+    ``_serve`` in one of its modes, or the ``pygwire proxy`` command."""
 
     def __init__(
         self,
@@ -141,23 +147,40 @@ class ProxyProcess:
         upstream: tuple[str, int],
         record: Path | None = None,
         env: dict[str, str] | None = None,
+        trace: Path | None = None,
     ) -> None:
         self.port = _free_port()
-        cmd = [sys.executable, "-m", "benchmarks.proxying", "serve", "--mode", mode]
-        cmd += ["--upstream", f"{upstream[0]}:{upstream[1]}", "--port", str(self.port)]
-        if record is not None:
-            cmd += ["--record", str(record)]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"proxy ({mode}) did not start")
+        where = f"{upstream[0]}:{upstream[1]}"
+        if mode in CLI_MODES:
+            cmd = [sys.executable, "-m", "pygwire", "proxy", "-q"]
+            cmd += ["--listen", f"127.0.0.1:{self.port}", "--upstream", where]
+            if mode == "cli-trace":
+                assert trace is not None
+                cmd += ["--trace", str(trace)]
+            self.proc = subprocess.Popen(
+                cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+            )
+            stream = self.proc.stderr
+        else:
+            cmd = [sys.executable, "-m", "benchmarks.proxying", "serve", "--mode", mode]
+            cmd += ["--upstream", where, "--port", str(self.port)]
+            if record is not None:
+                cmd += ["--record", str(record)]
+            self.proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+            )
+            stream = self.proc.stdout
+        assert stream is not None
+        line = stream.readline()
+        if not line or ("listening" not in line):
+            raise RuntimeError(f"proxy ({mode}) did not start: {line.strip()}")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _free_port() -> int:

@@ -92,6 +92,9 @@ PROXY_TRACKER_LIMIT = {"c": 0.5, "python": 1.0}
 #: pgbench through the validating proxy: this fraction of the TPS through a
 #: byte-forwarding one, at least.
 PROXY_TPS_FRACTION = 0.8
+#: The same for the ``pygwire proxy`` command, and for it tracing every
+#: message to a file.
+CLI_TPS_FRACTION = {"cli": 0.8, "cli-trace": 0.6}
 
 
 def descriptions(manifest: dict[str, Any]) -> dict[str, str]:
@@ -511,7 +514,8 @@ def run_proxying(opts: Options, results: Results) -> None:
         results.errors.append(f"proxying skipped: PostgreSQL 18 did not start: {exc}")
         return
     env = opts.side_env("current")
-    out: dict[str, Any] = {"replay": [], "tps": {"forward": [], "validate": []}}
+    modes = ["forward", "validate", *proxying.CLI_MODES]
+    out: dict[str, Any] = {"replay": [], "tps": {m: [] for m in modes}}
     results.proxying = out
     try:
         proxying.run_pgbench(server.host, server.port, ["-i", "-q", "-s", "1"])
@@ -527,15 +531,20 @@ def run_proxying(opts: Options, results: Results) -> None:
                 attempt(results, f"replay round {r + 1}", lambda: out["replay"].append(
                     run_json(cmd, env=env)))  # fmt: skip
         for r in range(opts.rounds):
-            for mode in alternate(r, ["forward", "validate"]):
+            for mode in alternate(r, modes):
                 print(f"round {r + 1}/{opts.rounds}: pgbench through {mode}", file=sys.stderr)
 
                 def one(m: str = mode) -> None:
-                    proxy = proxying.ProxyProcess(m, (server.host, server.port), env=env)
-                    try:
-                        run = proxying.pgbench_tps("127.0.0.1", proxy.port, opts.proxy_seconds, 8)
-                    finally:
-                        proxy.stop()
+                    with tempfile.TemporaryDirectory(prefix="pygwire-trace-") as tmp:
+                        proxy = proxying.ProxyProcess(
+                            m, (server.host, server.port), env=env, trace=Path(tmp) / "trace"
+                        )
+                        try:
+                            run = proxying.pgbench_tps(
+                                "127.0.0.1", proxy.port, opts.proxy_seconds, 8
+                            )
+                        finally:
+                            proxy.stop()
                     if run["failed"]:
                         raise RunError(f"pgbench through {m}: {run['failed']} failed transactions")
                     out["tps"][m].append(run["tps"])
@@ -753,7 +762,7 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
             )
             for driver in E2E_BEATS:
                 other = results.get(driver, "e2e").median
-                met = bool(other) and cur_e2e < other
+                met = other is not None and cur_e2e < other
                 all_met &= met
                 out.append(
                     f"  target (compiled): faster than {driver[4:]}: "
@@ -829,7 +838,24 @@ def report_proxying(opts: Options, results: Results, compiled: bool, out: list[s
             f"  target: validating >= {PROXY_TPS_FRACTION:.0%} of forwarding: {ratio:.0%} "
             f"(rounds {min(per_round):.0%}-{max(per_round):.0%}), {'pass' if ok else 'FAIL'}"
         )
-    return met
+    if tps["forward"] and all(tps.get(m) for m in CLI_TPS_FRACTION):
+        fwd = statistics.median(tps["forward"])
+        rows = [["byte-forwarding asyncio proxy", f"{fwd:,.0f}", "100%", ""]]
+        labels = {"cli": "pygwire proxy", "cli-trace": "pygwire proxy --trace FILE"}
+        for m, floor in CLI_TPS_FRACTION.items():
+            got = statistics.median(tps[m])
+            ok = got / fwd >= floor
+            met &= ok
+            rows.append(
+                [labels[m], f"{got:,.0f}", f"{got / fwd:.0%}",
+                 f">= {floor:.0%} {'pass' if ok else 'FAIL'}"]
+            )  # fmt: skip
+        out.append(
+            f"\nThe pygwire proxy command: pgbench -n -M prepared -c 8 -j 2 -T {opts.proxy_seconds}"
+            f" (tps, median of {len(tps['cli'])} rounds)"
+        )
+        out.append(table(["proxy", "tps", "of forwarding", "target"], rows, "lrrl"))
+    return bool(met)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
