@@ -77,8 +77,11 @@ class Result:
 class Description:
     """A statement's shape, known before it runs.
 
-    ``columns``: the result columns (:class:`Column` or names of text
-    columns), or None when the statement returns no rows.  ``params``: the
+    ``columns``: the result columns, or None when the statement returns no
+    rows.  A :class:`Column` fixes the type; a bare name says the type is
+    known only once the statement runs: Describe of a statement reports it
+    as text, and a portal (whose parameters are bound) is described by
+    running it, so its values decide.  ``params``: the
     type OID of each parameter ``$1``, ``$2``, ... (0 where unknown: the
     value arrives as ``str``).  Types the client gave in Parse take
     precedence over these.

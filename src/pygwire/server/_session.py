@@ -147,6 +147,9 @@ class _Prepared:
     types: list[int]
     description: Description | None = None
     described: bool = False
+    # The client was sent its RowDescription (Describe S): its portals must
+    # keep those types, whatever running the statement would infer.
+    reported: bool = False
     portals: set[str] = field(default_factory=set)
 
 
@@ -1084,7 +1087,11 @@ class Session:
                 raise SQLError(SQLState.DUPLICATE_CURSOR, f'cursor "{name}" already exists')
             await self.close_portal("")
         portal = Portal(name, prepared.sql, params, list(types), msg.result_formats)
-        if prepared.described and prepared.description is not None:
+        if (
+            prepared.described
+            and prepared.description is not None
+            and (prepared.reported or _typed(prepared.description))
+        ):
             portal.described = description_columns(prepared.description)
             portal.shape_known = True
         self._portals[name] = portal
@@ -1099,6 +1106,7 @@ class Session:
                 ParameterDescription(type_oids=[oid if oid else Oid.TEXT for oid in prepared.types])
             )
             columns = description_columns(prepared.description)
+            prepared.reported = True
             if columns is None:
                 self.send(NoData())
             else:
@@ -1122,7 +1130,7 @@ class Session:
             handler = self.handler
             assert handler is not None
             description = await handler.describe(portal.sql, list(portal.param_types))
-        if description is not None:
+        if description is not None and _typed(description):
             portal.described = description_columns(description)
             portal.shape_known = True
             return
@@ -1175,6 +1183,14 @@ class Session:
         if self.transaction_status is _IDLE:
             await self._end_implicit()
         self._ready_for_query()
+
+
+def _typed(description: Description) -> bool:
+    """True when every column's type is known (a bare name is not: a portal
+    is then described by running it, and its values decide)."""
+    return description.columns is None or all(
+        not isinstance(column, str) for column in description.columns
+    )
 
 
 def _handler_message() -> object:
