@@ -380,3 +380,10 @@ def test_smallest_server_with_psql() -> None:
         )
         assert bad.returncode == 1
         assert "cannot run: drop everything" in bad.stderr
+
+
+def test_readme_shows_the_smallest_server() -> None:
+    root = Path(__file__).resolve().parents[2]
+    code = (root / "examples" / "smallest_server.py").read_text()
+    assert code in (root / "README.md").read_text()
+    assert len(code.splitlines()) <= 22
