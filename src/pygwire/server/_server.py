@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from ..auth import AuthMethod, ScramVerifier, md5_stored
-from ..tls import server_context
+from ..tls import ALPN_POSTGRESQL, server_context
 from ._errors import SQLError, SQLState
 from ._handler import Handler
 from ._session import Session
@@ -151,8 +151,9 @@ class Server:
     ``handler`` makes each session's :class:`Handler` (pass the subclass).
     ``users`` authenticates clients (None: trust everyone).  TLS: give
     ``certfile`` and ``keyfile`` (PEM), or an ``ssl_context`` of your own
-    (then ``certfile`` or ``tls_certificate``, the DER certificate, is
-    needed for SCRAM-SHA-256-PLUS); clients then get TLS after SSLRequest
+    (it is set to offer ALPN ``postgresql``; ``certfile`` or
+    ``tls_certificate``, the DER certificate, is then needed for
+    SCRAM-SHA-256-PLUS); clients then get TLS after SSLRequest
     and by direct SSL (ALPN ``postgresql``).  ``parameters`` change or add
     to :data:`DEFAULT_PARAMETERS`; ``reported`` names further parameters to
     send as ParameterStatus.
@@ -195,6 +196,10 @@ class Server:
             if keyfile is None:
                 raise ValueError("certfile needs keyfile")
             ssl_context = server_context(certfile, keyfile)
+        elif ssl_context is not None:
+            # Direct SSL needs ALPN "postgresql" agreed (PostgreSQL 17+ and
+            # libpq insist); a context of the user's own is made to offer it.
+            ssl_context.set_alpn_protocols([ALPN_POSTGRESQL])
         #: The TLS context (None: SSLRequest is answered N, direct SSL refused).
         self.tls_context = ssl_context
         if tls_certificate is None and certfile is not None:
