@@ -472,7 +472,17 @@ class Session:
         except TLSError as exc:
             self.end_reason = f"TLS: {exc}"
         except ProtocolError as exc:
-            self._fatal(SQLError(SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}"))
+            error = SQLError(SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}")
+            if self._in_session:
+                # The state model has failed and refuses to send; PostgreSQL
+                # still says why it hangs up (FATAL 08P01), so the bytes go
+                # out past it.
+                error.severity = "FATAL"
+                with contextlib.suppress(PygwireError):
+                    self.flush()
+                self.stream.write(error.to_response().to_wire())
+            else:
+                self._fatal(error)
             self.end_reason = f"protocol violation: {exc}"
         except OSError as exc:
             self.end_reason = f"connection error: {exc}"
