@@ -140,21 +140,62 @@ def _sqlite_value(value: object) -> object:
     return str(value)
 
 
-def _pg_value(value: object, oid: int | None) -> object:
-    """A SQLite value as the column's type wants it (the codecs parse text)."""
-    if value is None or oid is None:
-        return value
-    if oid == Oid.BOOL and isinstance(value, int):
-        return bool(value)
-    if oid == Oid.NUMERIC and isinstance(value, int | float):
-        return decimal.Decimal(str(value))
-    if oid in (Oid.FLOAT4, Oid.FLOAT8) and isinstance(value, int):
-        return float(value)
-    if oid in (Oid.JSON, Oid.JSONB) and isinstance(value, str):
-        return json.loads(value)
-    if oid in (Oid.TEXT, Oid.VARCHAR, Oid.BPCHAR, Oid.NAME) and not isinstance(value, str):
-        return str(value)
-    return value
+def _to_bool(value: object) -> object:
+    return bool(value) if isinstance(value, int) else value
+
+
+def _to_numeric(value: object) -> object:
+    return decimal.Decimal(str(value)) if isinstance(value, int | float) else value
+
+
+def _to_float(value: object) -> object:
+    return float(value) if isinstance(value, int) else value
+
+
+def _to_json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _to_str(value: object) -> object:
+    return value if value.__class__ is str or value is None else str(value)
+
+
+#: How a SQLite value becomes what a column type wants (the codecs parse
+#: text for the other types); by plain int, which is faster to look up.
+_CONVERTERS: dict[int, Callable[[object], object]] = {
+    int(Oid.BOOL): _to_bool,
+    int(Oid.NUMERIC): _to_numeric,
+    int(Oid.FLOAT4): _to_float,
+    int(Oid.FLOAT8): _to_float,
+    int(Oid.JSON): _to_json,
+    int(Oid.JSONB): _to_json,
+    int(Oid.TEXT): _to_str,
+    int(Oid.VARCHAR): _to_str,
+    int(Oid.BPCHAR): _to_str,
+    int(Oid.NAME): _to_str,
+}
+
+
+def _converted(
+    rows: list[tuple[object, ...]], types: Sequence[int | None]
+) -> list[tuple[object, ...]]:
+    """``rows`` with each column's values as its type wants them."""
+    plan = [
+        (i, _CONVERTERS[int(t)])
+        for i, t in enumerate(types)
+        if t is not None and int(t) in _CONVERTERS
+    ]
+    if not plan:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, convert in plan:
+            value = values[i]
+            if value is not None:
+                values[i] = convert(value)
+        out.append(tuple(values))
+    return out
 
 
 def _value_type(values: Sequence[object]) -> int:
@@ -485,8 +526,7 @@ class SQLiteHandler(Handler):
             if oid is None:
                 oid = _value_type([row[i] for row in rows])
             columns.append(Column(name, oid))
-        if any(oid in _CONVERTED for oid in types):
-            rows = [tuple(_pg_value(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
+        rows = _converted(rows, types)
         # RETURNING: the tag is the command's, with the rows it returned.
         tag = _tag(tr, len(rows)) if tr.keyword in ("insert", "update", "delete") else None
         return Result(columns, rows, tag=tag)
@@ -579,8 +619,7 @@ class SQLiteHandler(Handler):
             rows = await self._run(
                 lambda: self.db.execute(f'select {names} from "{table}"').fetchall()
             )
-            out = [tuple(_pg_value(v, t) for v, t in zip(row, oids, strict=True)) for row in rows]
-            return CopyOut(out, oids, fmt)
+            return CopyOut(_converted(rows, oids), oids, fmt)
         insert = f'insert into "{table}" ({names}) values ({", ".join("?" * len(chosen))})'
 
         async def sink(rows: AsyncIterator[tuple[object, ...]]) -> int:
@@ -598,13 +637,6 @@ class SQLiteHandler(Handler):
             return stored
 
         return CopyIn(sink, oids, fmt)
-
-
-#: Column types whose values SQLite returns as another Python type.
-_CONVERTED = frozenset(
-    {Oid.BOOL, Oid.JSON, Oid.JSONB, Oid.NUMERIC, Oid.FLOAT4, Oid.FLOAT8}
-    | {Oid.TEXT, Oid.VARCHAR, Oid.BPCHAR, Oid.NAME}
-)
 
 
 def _column_name(name: str) -> str:
