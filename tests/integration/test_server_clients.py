@@ -264,6 +264,13 @@ def test_asyncpg(sqlite_server: ServerThread) -> None:
             rows = await conn.fetch("select n, t from apg_t order by n")
             assert [tuple(r) for r in rows] == [(1, "a"), (2, "b"), (3, "c"), (4, None)]
             assert await conn.fetchval("select $1::int8 * 2", 2**40) == 2**41
+            # A cursor: Execute with a row limit, PortalSuspended, Execute again.
+            async with conn.transaction():
+                iterable = conn.cursor("select id from items order by id", prefetch=2)
+                assert [r["id"] async for r in iterable] == [1, 2, 3]
+                cursor = await conn.cursor("select id from items order by id")
+                assert [r["id"] for r in await cursor.fetch(2)] == [1, 2]
+                assert [r["id"] for r in await cursor.fetch(5)] == [3]
 
             # A CancelRequest with this connection's key: the query gets 57014.
             pid = conn.get_server_pid()

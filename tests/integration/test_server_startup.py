@@ -76,6 +76,9 @@ class Probe(Handler):
                 SQLState.DIVISION_BY_ZERO, "custom failure", detail="the detail",
                 hint="the hint", position=3,
             )  # fmt: skip
+        if sql == "warn":
+            session.notice(SQLState.WARNING, "careful", severity="WARNING", hint="a hint")
+            return "DO"
         if sql == "boom":
             raise RuntimeError("kaput")
         if sql.startswith("sleep "):
@@ -445,3 +448,36 @@ def test_skip_until_sync() -> None:
     error = got[2]
     assert isinstance(error, ErrorResponse)
     assert error.fields["C"] == "22012"
+
+
+def test_notice_and_notifications() -> None:
+    with (
+        _serve() as running,
+        psycopg.connect(_dsn(running), autocommit=True) as listener,
+        psycopg.connect(_dsn(running), autocommit=True) as sender,
+    ):
+        notices: list[tuple[str | None, ...]] = []
+        listener.add_notice_handler(
+            # The diagnostic is only valid during the call.
+            lambda n: notices.append((n.severity, n.sqlstate, n.message_primary, n.message_hint))
+        )
+        listener.execute("warn")
+        assert notices == [("WARNING", "01000", "careful", "a hint")]
+        listener.execute("listen news")
+        sender.execute("notify news, 'first'")
+        with sender.transaction():
+            sender.execute("notify news, 'second'")
+            sender.execute("notify other, 'not listened to'")
+
+        def rolled_back() -> None:
+            with sender.transaction():
+                sender.execute("notify news, 'rolled back'")
+                sender.execute("fail")
+
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            rolled_back()
+        got = []
+        for note in listener.notifies(timeout=5.0, stop_after=2):
+            got.append((note.channel, note.payload, note.pid))
+        sender_pid = sender.info.backend_pid
+        assert got == [("news", "first", sender_pid), ("news", "second", sender_pid)]
