@@ -31,6 +31,7 @@ from pygwire.auth import SCRAM_SHA_256, SCRAM_SHA_256_PLUS
 from pygwire.messages import (
     AuthenticationOk,
     Bind,
+    DataRow,
     ErrorResponse,
     Execute,
     GSSEncRequest,
@@ -81,6 +82,8 @@ class Probe(Handler):
             return "DO"
         if sql == "boom":
             raise RuntimeError("kaput")
+        if sql.startswith("rows "):
+            return Result(["n"], [(i,) for i in range(int(sql.split()[1]))])
         if sql.startswith("sleep "):
             await asyncio.sleep(float(sql.split()[1]))
             return Result(["slept"], [(sql.split()[1],)])
@@ -481,3 +484,26 @@ def test_notice_and_notifications() -> None:
             got.append((note.channel, note.payload, note.pid))
         sender_pid = sender.info.backend_pid
         assert got == [("news", "first", sender_pid), ("news", "second", sender_pid)]
+
+
+def test_execute_row_limit_and_portal_suspended() -> None:
+    with _serve() as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(TIMEOUT)
+        client = FrontendConnection()
+        sock.sendall(client.send(StartupMessage(params={"user": "probe"})))
+        _read_until_ready(sock, client)
+        batch = [
+            Parse(query="rows 5"), Bind(), Execute(max_rows=2), Execute(max_rows=2),
+            Execute(max_rows=2), Sync(),
+        ]  # fmt: skip
+        sock.sendall(b"".join(client.send(m) for m in batch))
+        got = _read_until_ready(sock, client)
+    names = [type(m).__name__ for m in got]
+    assert names == [
+        "ParseComplete", "BindComplete",
+        "DataRow", "DataRow", "PortalSuspended",
+        "DataRow", "DataRow", "PortalSuspended",
+        "DataRow", "CommandComplete", "ReadyForQuery",
+    ]  # fmt: skip
+    values = [m.columns[0] for m in got if isinstance(m, DataRow)]
+    assert values == [b"0", b"1", b"2", b"3", b"4"]
