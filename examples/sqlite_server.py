@@ -22,6 +22,10 @@ is touched:
 * the ``public.`` schema qualifier is dropped;
 * ``now()``, ``version()`` and ``pg_sleep(seconds)`` are SQL functions.
 
+The statements of one Query string, and of an extended-query batch up to
+its Sync (a pipeline), run in one SQLite transaction, as they run in one
+implicit transaction block in PostgreSQL (``implicit_transactions``).
+
 PostgreSQL types each result column before it runs a statement; SQLite
 types values.  Column types come, in this order, from a cast at the end of
 the select-list item, from the declared type of the table column of the
@@ -401,6 +405,8 @@ class SQLiteHandler(Handler):
     """One session's handler: a connection to the database file of its own."""
 
     database: str = ""
+    # A pipeline's statements, or a Query's, commit or roll back together.
+    implicit_transactions = True
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)

@@ -115,6 +115,19 @@ def test_psql_f_script(sqlite_server: ServerThread, tmp_path: Path) -> None:
     ]
 
 
+def test_multi_statement_query_is_one_transaction(sqlite_server: ServerThread) -> None:
+    env = _env(sqlite_server)
+    run_tool("psql", ["-X", "-q", "-c", "create table multi_t (n int4)"], env)
+    failing = "insert into multi_t values (1); insert into no_such_table values (2)"
+    with pytest.raises(AssertionError, match="no such table"):
+        run_tool("psql", ["-X", "-c", failing], env)
+    # BEGIN inside the string turns the implicit block into the explicit one.
+    run_tool("psql", ["-X", "-c", "insert into multi_t values (3); begin; "
+                      "insert into multi_t values (4); commit"], env)  # fmt: skip
+    count = run_tool("psql", ["-X", "-A", "-t", "-c", "select n from multi_t order by n"], env)
+    assert count.stdout.split() == ["3", "4"]
+
+
 def test_psql_error_fields(sqlite_server: ServerThread) -> None:
     result = subprocess.run(
         [str(_psql()), "-X", "-v", "VERBOSITY=verbose", "-c", "select * from no_such_table"],
@@ -174,9 +187,10 @@ def test_psycopg_pipeline(sqlite_server: ServerThread) -> None:
 
         with pytest.raises(pg_errors.UndefinedTable):
             failing_pipeline()
-        # (The statement before the error ran in a transaction of its own: the
-        # SQLite demo has no implicit transaction spanning a pipeline.)
-        assert conn.execute("select count(*) from pipe_t where n = 101").fetchone() == (0,)
+        # The batch up to the Sync was one implicit transaction: the insert
+        # before the error is rolled back too, as in PostgreSQL.
+        assert conn.execute("select count(*) from pipe_t where n >= 100").fetchone() == (0,)
+        assert conn.execute("select count(*) from pipe_t").fetchone() == (50,)
 
 
 def test_psycopg_copy(sqlite_server: ServerThread) -> None:

@@ -194,7 +194,8 @@ async def _begin(handler: Handler, session: Session) -> Outcome:
             SQLState.ACTIVE_SQL_TRANSACTION, "there is already a transaction in progress"
         )
         return "BEGIN"
-    await handler.begin()
+    if not session.adopt_implicit_transaction():
+        await handler.begin()
     session.transaction_status = _IN
     return "BEGIN"
 

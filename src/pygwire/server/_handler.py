@@ -40,6 +40,15 @@ class Handler:
       ``self.session.send(...)``.
     """
 
+    #: True: :meth:`begin` and :meth:`commit` (or :meth:`rollback`, after an
+    #: error) also mark PostgreSQL's implicit transaction blocks, so that
+    #: the statements of one Query string, or of an extended-query batch up
+    #: to its Sync (a pipeline), succeed or fail together.  A lone
+    #: statement of a Query runs outside any block.  ``BEGIN`` inside an
+    #: implicit block makes it the explicit one (no second :meth:`begin`).
+    #: False (the default): the hooks hear of explicit blocks only.
+    implicit_transactions: bool = False
+
     def __init__(self, session: Session) -> None:
         self.session = session
 

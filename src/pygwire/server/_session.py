@@ -126,6 +126,9 @@ FLUSH_SIZE = 64 * 1024
 #: Rows taken from a result at a time.
 BATCH = 256
 
+#: Statements that never open an implicit transaction block themselves.
+_TRANSACTION_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+
 _IDLE = TransactionStatus.IDLE
 _IN = TransactionStatus.IN_TRANSACTION
 _FAILED = TransactionStatus.ERROR_TRANSACTION
@@ -225,6 +228,8 @@ class Session:
         self._portals: dict[str, Portal] = {}
         self._current: Portal | None = None
         self._skipping = False
+        self._implicit = False  # the handler was told an implicit block began
+        self._multi = False  # the running Query holds several statements
         self._notifications: list[NotificationResponse] = []
         self._tx_notifies: list[tuple[str, str]] = []
         self._tx_cursors: set[str] = set()
@@ -826,6 +831,10 @@ class Session:
         else:
             if not spans:
                 self.send(EmptyQueryResponse())
+        failed = False
+        # One statement is atomic by itself; several share one implicit
+        # transaction block, as in PostgreSQL.
+        self._multi = len(spans) > 1
         for start, end in spans:
             statement = Statement(text[start:end])
             try:
@@ -834,12 +843,60 @@ class Session:
                 raise
             except Exception as exc:
                 self._error(exc, offset=start)
+                failed = True
                 break
             finally:
                 self._current = None
+        self._multi = False
+        await self._finish_implicit(failed=failed)
         if self.transaction_status is _IDLE:
             await self._end_implicit()
         self._ready_for_query()
+
+    # -- implicit transaction blocks -----------------------------------------------------------
+    @property
+    def in_implicit_transaction(self) -> bool:
+        """True while the handler was told (``begin``) of an implicit
+        transaction block that has not ended yet."""
+        return self._implicit
+
+    def adopt_implicit_transaction(self) -> bool:
+        """BEGIN inside an implicit block turns it into the explicit one
+        (the handler's transaction goes on); True if there was one."""
+        adopted, self._implicit = self._implicit, False
+        return adopted
+
+    async def _begin_implicit(self, statement: Statement) -> None:
+        """Open an implicit transaction block for a handler that wants them."""
+        handler = self.handler
+        if (
+            handler is None
+            or not handler.implicit_transactions
+            or self._implicit
+            or self.transaction_status is not _IDLE
+            or statement.keyword in _TRANSACTION_KEYWORDS
+        ):
+            return
+        await handler.begin()
+        self._implicit = True
+
+    async def _finish_implicit(self, *, failed: bool) -> None:
+        """End the implicit block at the end of a Query or at Sync: commit,
+        or roll back after an error."""
+        if not self._implicit:
+            return
+        self._implicit = False
+        handler = self.handler
+        assert handler is not None
+        try:
+            if failed:
+                await self._call(handler.rollback())
+            else:
+                await self._call(handler.commit())
+        except _Closed:
+            raise
+        except Exception as exc:
+            self._error(exc)
 
     async def _simple_statement(self, statement: Statement) -> None:
         if self.transaction_status is _FAILED and not is_transaction_exit(statement):
@@ -848,6 +905,8 @@ class Session:
         assert handler is not None
         portal = Portal("", statement.sql)
         self._current = portal
+        if self._multi:
+            await self._begin_implicit(statement)
         outcome = await handler.execute(statement)
         await portal.start(outcome, statement.keyword)
         await self._emit(portal, 0, describe=True)
@@ -1154,6 +1213,7 @@ class Session:
         assert handler is not None
         previous, self._current = self._current, portal
         try:
+            await self._begin_implicit(statement)
             outcome = await handler.execute(statement)
             await portal.start(outcome, statement.keyword)
         finally:
@@ -1189,7 +1249,8 @@ class Session:
         self.send(CloseComplete())
 
     async def _sync(self) -> None:
-        self._skipping = False
+        failed, self._skipping = self._skipping, False
+        await self._finish_implicit(failed=failed)
         if self.transaction_status is _IDLE:
             await self._end_implicit()
         self._ready_for_query()
