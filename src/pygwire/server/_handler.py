@@ -48,6 +48,11 @@ class Handler:
     #: implicit block makes it the explicit one (no second :meth:`begin`).
     #: False (the default): the hooks hear of explicit blocks only.
     implicit_transactions: bool = False
+    #: True: :meth:`describe` runs at Parse, as PostgreSQL analyses a
+    #: statement there, so a statement it refuses fails at Parse (some
+    #: drivers, pg8000 among them, expect errors there).  False (the
+    #: default): at the first Describe or Bind that needs it.
+    describe_at_parse: bool = False
 
     def __init__(self, session: Session) -> None:
         self.session = session

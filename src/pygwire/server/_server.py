@@ -224,6 +224,9 @@ class Server:
         self._listener: asyncio.Server | None = None
         self._closed: asyncio.Event | None = None
 
+    #: The class of the sessions (a subclass can keep more about each).
+    session_class: type[Session] = Session
+
     # -- hooks ------------------------------------------------------------------------------
     def session_started(self, session: Session) -> None:
         """Called for every accepted connection before anything is read
@@ -274,7 +277,7 @@ class Server:
         return ClientStream(self._begin)
 
     def _begin(self, stream: ClientStream) -> None:
-        session = Session(self, stream)
+        session = self.session_class(self, stream)
         self._connections.add(session)
         try:
             self.session_started(session)
@@ -377,14 +380,23 @@ class Server:
 class ServerThread:
     """A :class:`Server` on an event loop of its own, in a daemon thread.
 
-    ``with ServerThread(server, "127.0.0.1", 0) as running:`` starts it
+    ``with ServerThread(server, "127.0.0.1", 0) as running:`` starts it (in a
+    thread called ``name``)
     and waits until it listens (``running.port``); leaving the block shuts
     it down.  :meth:`call` runs a function or coroutine on the server's
     loop and returns its result (sessions are not thread-safe).
     """
 
-    def __init__(self, server: Server, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        server: Server,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str = "pygwire-server",
+    ) -> None:
         self.server = server
+        self.name = name
         self.host = host
         self.port = port
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -395,7 +407,7 @@ class ServerThread:
 
     def start(self, timeout: float = 30.0) -> Self:
         """Start the thread; return once the server listens."""
-        self._thread = threading.Thread(target=self._main, name="pygwire-server", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("the server did not start")

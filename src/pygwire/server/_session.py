@@ -475,6 +475,10 @@ class Session:
             )
             self.end_reason = "the server is shutting down"
         except TLSError as exc:
+            if self.startup is None:
+                # TLS was never established (a failed handshake, no ALPN).
+                self.direct_tls = None
+                self.tls_certificate = None
             self.end_reason = f"TLS: {exc}"
         except ProtocolError as exc:
             error = SQLError(SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}")
@@ -1060,7 +1064,7 @@ class Session:
     # -- extended query --------------------------------------------------------------------------
     async def _extended(self, msg: PGMessage) -> None:
         if isinstance(msg, Parse):
-            self._parse(msg)
+            await self._parse(msg)
         elif isinstance(msg, Bind):
             await self._bind(msg)
         elif isinstance(msg, Describe):
@@ -1072,7 +1076,7 @@ class Session:
         else:  # pragma: no cover - the state model lets nothing else through
             raise SQLError(SQLState.PROTOCOL_VIOLATION, f"unexpected {type(msg).__name__}")
 
-    def _parse(self, msg: Parse) -> None:
+    async def _parse(self, msg: Parse) -> None:
         name = msg.statement
         if name and name in self._statements:
             raise SQLError(
@@ -1089,7 +1093,13 @@ class Session:
         count = max(len(msg.param_types), max(parameters(sql), default=0))
         types = [0 if t == Oid.UNKNOWN else t for t in msg.param_types]
         types += [0] * (count - len(types))
-        self._statements[name] = _Prepared(sql, types)
+        prepared = _Prepared(sql, types)
+        handler = self.handler
+        if sql and handler is not None and handler.describe_at_parse:
+            # As PostgreSQL analyses a statement at Parse: a statement the
+            # handler cannot describe fails here, and is not kept.
+            await self._describe_statement(prepared)
+        self._statements[name] = prepared
         self.send(ParseComplete())
 
     def _statement(self, name: str) -> _Prepared:
