@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 import pytest
@@ -31,13 +32,16 @@ from pygwire.auth import SCRAM_SHA_256, SCRAM_SHA_256_PLUS
 from pygwire.messages import (
     AuthenticationOk,
     Bind,
+    CommandComplete,
     DataRow,
     ErrorResponse,
     Execute,
+    FrontendMessage,
     GSSEncRequest,
     NegotiateProtocolVersion,
     Parse,
     PGMessage,
+    Query,
     ReadyForQuery,
     SASLInitialResponse,
     StartupMessage,
@@ -507,3 +511,30 @@ def test_execute_row_limit_and_portal_suspended() -> None:
     ]  # fmt: skip
     values = [m.columns[0] for m in got if isinstance(m, DataRow)]
     assert values == [b"0", b"1", b"2", b"3", b"4"]
+
+
+class Spy(Probe):
+    """Sees every message first, and answers one Query itself."""
+
+    seen: ClassVar[list[str]] = []
+
+    async def message(self, msg: FrontendMessage) -> bool:
+        Spy.seen.append(type(msg).__name__)
+        if isinstance(msg, Query) and msg.query_string == "ping":
+            self.session.send(CommandComplete(tag="PONG"))
+            self.session.send(ReadyForQuery(status=self.session.transaction_status))
+            return True
+        return False
+
+
+def test_a_handler_sees_every_message() -> None:
+    Spy.seen.clear()
+    with (
+        ServerThread(Server(Spy), "127.0.0.1", 0) as running,
+        psycopg.connect(_dsn(running), autocommit=True) as conn,
+    ):
+        cur = conn.execute("ping")
+        assert cur.statusmessage == "PONG"
+        assert conn.execute("select %s::int4", (1,)).fetchone() == ("select $1::int4",)
+    assert Spy.seen[:1] == ["Query"]
+    assert Spy.seen[1:6] == ["Parse", "Bind", "Describe", "Execute", "Sync"]
