@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PG15   := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: test check lint typecheck offline integration demo bench clean node chromium
+.PHONY: test check lint typecheck offline integration demo demo-server bench clean node chromium
 
 $(STAMP): pyproject.toml setup.py src/pygwire/_chotpath.c
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ clean:
 
 demo: $(STAMP)
 	$(PY) -m examples.demo
+
+# A SQLite database served to PostgreSQL clients by pygwire.server, on
+# 127.0.0.1:5433 until Ctrl-C; a separate target because it runs until
+# stopped, where `make demo` runs to its end.
+demo-server: $(STAMP)
+	$(PY) -m examples.sqlite_server $(DEMO_ARGS)
 
 # The current pygwire against pygwire 0.2.0 from PyPI (benchmarks/README.md).
 # Quick trial: make bench BENCH_ARGS="--rounds 1 --scale 0.1 --no-e2e"

@@ -227,6 +227,7 @@ class Results:
     implementations: dict[str, dict[str, str]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     proxying: dict[str, Any] = field(default_factory=dict)
+    serving: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     framing: str = "unknown"
 
@@ -337,6 +338,8 @@ class Options:
     pure_python: bool = False
     proxy: bool = True
     proxy_seconds: int = 15
+    serving: bool = True
+    serving_seconds: int = 10
 
     def side_env(self, who: str) -> dict[str, str]:
         """Extra environment of one side's subprocesses: with --pure-python
@@ -393,6 +396,17 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         default=int(env.get("BENCH_PROXY_SECONDS", "15")),
         help="pgbench -T through each proxy, per round (env BENCH_PROXY_SECONDS; default 15)",
     )
+    p.add_argument(
+        "--no-serving",
+        action="store_true",
+        help="skip pygwire.server's SQLite demo against PostgreSQL 18 (benchmarks/serving.py)",
+    )
+    p.add_argument(
+        "--serving-seconds",
+        type=int,
+        default=int(env.get("BENCH_SERVING_SECONDS", "10")),
+        help="pgbench -T against each server, per round (env BENCH_SERVING_SECONDS; default 10)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the memory workload")
     p.add_argument("--json", type=Path, help="also write every measurement to this file")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
@@ -419,6 +433,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         pure_python=a.pure_python,
         proxy=not a.no_proxy,
         proxy_seconds=a.proxy_seconds,
+        serving=not a.no_serving,
+        serving_seconds=a.serving_seconds,
     )
 
 
@@ -554,6 +570,45 @@ def run_proxying(opts: Options, results: Results) -> None:
         results.errors.append(f"proxying: {exc}")
     finally:
         server.stop()
+
+
+def run_serving(opts: Options, results: Results) -> None:
+    """The SQLite server of pygwire.server against PostgreSQL 18
+    (benchmarks/serving.py), in a process of its own."""
+    cmd = [sys.executable, "-m", "benchmarks.serving", "--seconds", str(opts.serving_seconds)]
+    cmd += ["--rounds", str(opts.rounds)]
+    print("serving: the SQLite demo server and PostgreSQL 18 ...", file=sys.stderr)
+
+    def one() -> None:
+        results.serving = run_json(cmd, env=opts.side_env("current"))
+
+    attempt(results, "serving", one)
+
+
+def report_serving(results: Results, out: list[str]) -> None:
+    """The serving table: no target, the baseline."""
+    sv = results.serving
+    tps = {who: statistics.median(v) for who, v in sv["tps"].items()}
+    rps = {who: statistics.median(v) for who, v in sv["rows_per_second"].items()}
+    out.append(
+        f"\nServing: examples/sqlite_server.py (pygwire.server) vs PostgreSQL 18, medians of "
+        f"{len(sv['tps']['sqlite'])} round(s); no target"
+    )
+    rows = [
+        [
+            f"pgbench -S-style selects ({sv['clients']} clients, {sv['seconds']} s), tps",
+            f"{tps['sqlite']:,.0f}",
+            f"{tps['postgres']:,.0f}",
+            f"{tps['sqlite'] / tps['postgres']:.2f}",
+        ],
+        [
+            f"{sv['rows']:,}-row select through psycopg, rows/s",
+            f"{rps['sqlite']:,.0f}",
+            f"{rps['postgres']:,.0f}",
+            f"{rps['sqlite'] / rps['postgres']:.2f}",
+        ],
+    ]
+    out.append(table(["workload", "pygwire SQLite", "PostgreSQL 18", "ratio"], rows, "lrrr"))
 
 
 # -- report ----------------------------------------------------------------------------
@@ -778,6 +833,9 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
     if results.proxying.get("replay"):
         all_met &= report_proxying(opts, results, compiled, out)
 
+    if results.serving.get("tps"):
+        report_serving(results, out)
+
     if results.errors:
         out.append("\nErrors:")
         out.extend("  " + e.replace("\n", "\n    ") for e in results.errors)
@@ -874,6 +932,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_e2e(opts, pythons, results)
     if opts.proxy:
         run_proxying(opts, results)
+    if opts.serving:
+        run_serving(opts, results)
     for who, expect in (("current", None), ("reference", REF_VERSION)):
         impl = results.implementations.get(who)
         if impl and expect and impl["version"] != expect:
@@ -889,6 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "series": {f"{who}/{w}": s.__dict__ for (who, w), s in results.series.items()},
                     "memory": results.memory,
                     "proxying": results.proxying,
+                    "serving": results.serving,
                     "errors": results.errors,
                     "manifest": manifest,
                 },

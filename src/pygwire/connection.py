@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 from .codec import BackendMessageDecoder, FrontendMessageDecoder, MessageDecoder
-from .constants import ConnectionPhase, MessageDirection, TransactionStatus
+from .constants import MAX_MESSAGE_LENGTH, ConnectionPhase, MessageDirection, TransactionStatus
 from .messages import PGMessage
 from .state_machine import (
     BackendStateMachine,
@@ -191,24 +191,45 @@ def _frame_as(state: ProtocolState, decoders: tuple[MessageDecoder, ...]) -> Non
 
 
 class FrontendConnection(Connection):
-    """The client side: sends frontend messages, decodes the server's."""
+    """The client side: sends frontend messages, decodes the server's.
+
+    ``max_message_size`` caps the length word the decoder accepts (the
+    protocol's own limit by default).
+    """
 
     def __init__(
-        self, initial_phase: ConnectionPhase = ConnectionPhase.STARTUP, strict: bool = True
+        self,
+        initial_phase: ConnectionPhase = ConnectionPhase.STARTUP,
+        strict: bool = True,
+        *,
+        max_message_size: int = MAX_MESSAGE_LENGTH,
     ) -> None:
         super().__init__(
-            BackendMessageDecoder(initial_phase), FrontendStateMachine(initial_phase), strict
+            BackendMessageDecoder(initial_phase, max_message_size=max_message_size),
+            FrontendStateMachine(initial_phase),
+            strict,
         )
 
 
 class BackendConnection(Connection):
-    """The server side: sends backend messages, decodes the client's."""
+    """The server side: sends backend messages, decodes the client's.
+
+    ``max_message_size`` caps the length word the decoder accepts (the
+    protocol's own limit by default): a server that keeps less than
+    PostgreSQL's 1 GiB per message in memory says so here.
+    """
 
     def __init__(
-        self, initial_phase: ConnectionPhase = ConnectionPhase.STARTUP, strict: bool = True
+        self,
+        initial_phase: ConnectionPhase = ConnectionPhase.STARTUP,
+        strict: bool = True,
+        *,
+        max_message_size: int = MAX_MESSAGE_LENGTH,
     ) -> None:
         super().__init__(
-            FrontendMessageDecoder(initial_phase), BackendStateMachine(initial_phase), strict
+            FrontendMessageDecoder(initial_phase, max_message_size=max_message_size),
+            BackendStateMachine(initial_phase),
+            strict,
         )
 
 

@@ -33,16 +33,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, NamedTuple
 
 from .exceptions import PygwireError
 
 __all__ = [
     "SqlSyntaxError",
+    "Token",
     "command_keyword",
     "is_empty",
+    "parameters",
     "split_statements",
     "statement_spans",
+    "tokens",
 ]
 
 
@@ -277,3 +280,61 @@ def command_keyword(statement: str, *, standard_conforming_strings: bool = True)
             return word.upper()
         return None
     return None
+
+
+class Token(NamedTuple):
+    """One lexical token of a SQL string: ``sql[start:end]`` is its text.
+
+    ``kind`` is ``";"``, ``"word"`` (an identifier or keyword),
+    ``"string"`` (a quoted constant, prefixes such as ``E`` included),
+    ``"ident"`` (a quoted identifier), ``"dollar"`` (a dollar-quoted
+    string), ``"number"``, ``"param"`` (a positional parameter ``$1``) or
+    ``"other"`` (one character of an operator or punctuation: ``::`` is two
+    tokens).
+    """
+
+    kind: str
+    start: int
+    end: int
+
+
+def tokens(sql: str, *, standard_conforming_strings: bool = True) -> list[Token]:
+    """The tokens of ``sql`` in order; whitespace and comments are skipped.
+
+    A server uses them to look at a statement without being fooled by
+    quoted text: the parameters it holds, the cast after an expression, the
+    name after ``FETCH``.  Raises :class:`SqlSyntaxError` for an
+    unterminated quote or comment.
+    """
+    found: list[Token] = []
+    for kind, start, end in _tokens(sql, standard_conforming_strings):
+        previous = found[-1] if found else None
+        # The lexer's {param}: "$" directly followed by decimal digits.
+        if (
+            kind == "number"
+            and previous is not None
+            and previous.kind == "other"
+            and previous.end == start
+            and sql[previous.start] == "$"
+            and sql[start:end].isdigit()
+            and sql[start:end].isascii()
+        ):
+            found[-1] = Token("param", previous.start, end)
+            continue
+        found.append(Token(kind, start, end))
+    return found
+
+
+def parameters(sql: str, *, standard_conforming_strings: bool = True) -> list[int]:
+    """The numbers of the positional parameters ``sql`` uses, in order of
+    appearance, repeats kept: ``"select $2, $1, $2"`` gives ``[2, 1, 2]``.
+
+    ``$1`` inside quoted text, quoted identifiers or comments is not a
+    parameter.  A statement needs as many parameter values as the largest
+    number (PostgreSQL counts ``$3`` alone as three parameters).
+    """
+    return [
+        int(sql[tok.start + 1 : tok.end])
+        for tok in tokens(sql, standard_conforming_strings=standard_conforming_strings)
+        if tok.kind == "param"
+    ]

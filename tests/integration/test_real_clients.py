@@ -217,7 +217,7 @@ def test_psycopg_protocol_3_2_and_cancel(server: FakeServer, sslmode: str) -> No
         ]
         assert conn.execute("select 2").fetchone() == (2,)
     _assert_clean_close(server, session)
-    cancel_session = next(s for s in server.sessions if s.cancel_request is not None)
+    cancel_session = next(s for s in server.accepted if s.cancel_request is not None)
     server.wait_closed(cancel_session, TIMEOUT)
     assert cancel_session.conn.phase is ConnectionPhase.TERMINATED
     assert isinstance(cancel_session.log.received[-1], CancelRequest)
@@ -244,7 +244,7 @@ def test_psycopg_password_auth(method: Literal["password", "md5"]) -> None:
         _assert_clean_close(server, session)
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(server.dsn("alice", password="wrong", sslmode="disable"))
-        failed = server.sessions[-1]
+        failed = server.accepted[-1]
         server.wait_closed(failed, TIMEOUT)
         assert failed.conn.phase is ConnectionPhase.FAILED
     server.check()
@@ -414,7 +414,7 @@ def test_pg8000_native(server: FakeServer) -> None:
         "trust_user", host=server.host, port=server.port, database="postgres", timeout=TIMEOUT
     )
     try:
-        session = server.sessions[-1]
+        session = server.accepted[-1]
         assert conn.run("select 1") == [[1]]
         assert conn.run("select id, name from people order by id") == [list(r) for r in PEOPLE_ROWS]
         assert conn.run("select :a::int4, :b::text", a=42, b="hi") == [[42, "hi"]]
@@ -439,7 +439,7 @@ def test_pg8000_dbapi(server: FakeServer) -> None:
         "trust_user", host=server.host, port=server.port, database="postgres", timeout=TIMEOUT
     )
     try:
-        session = server.sessions[-1]
+        session = server.accepted[-1]
         cur = conn.cursor()
         cur.execute("select id, name from people order by id")
         assert [tuple(r) for r in cur.fetchall()] == PEOPLE_ROWS

@@ -208,7 +208,7 @@ def _failure_message(user: str) -> str:
 
 def _assert_rejected(server: FakeServer, user: str) -> FakeSession:
     """The last session ended with PostgreSQL's FATAL 28P01 for ``user``."""
-    session = server.sessions[-1]
+    session = server.accepted[-1]
     server.wait_closed(session, TIMEOUT)
     server.check()
     assert session.user == user
@@ -346,7 +346,7 @@ def test_libpq_require_auth(plain_server: FakeServer) -> None:
     refused = 'authentication method requirement "scram-sha-256" failed'
     with pytest.raises(psycopg.OperationalError, match=refused):
         psycopg.connect(_dsn(plain_server, "md5_user", require_auth="scram-sha-256"))
-    session = plain_server.sessions[-1]
+    session = plain_server.accepted[-1]
     plain_server.wait_closed(session, TIMEOUT)
     assert _sent(session, AuthenticationMD5Password)
     assert not _received(session, PasswordMessage)
@@ -358,7 +358,7 @@ def test_libpq_channel_binding_require_without_tls(plain_server: FakeServer, use
     """No TLS, no -PLUS: libpq must refuse, whatever the server asks."""
     with pytest.raises(psycopg.OperationalError, match="channel binding"):
         psycopg.connect(_dsn(plain_server, user, channel_binding="require"))
-    session = plain_server.sessions[-1]
+    session = plain_server.accepted[-1]
     plain_server.wait_closed(session, TIMEOUT)
     plain_server.check()
     assert session.auth_error is None  # refused on the client's side
@@ -443,7 +443,7 @@ def _pg8000_select_1(server: FakeServer, user: str, password: str, ssl_context: 
 @pytest.mark.parametrize("user", ["scram_user", "md5_user", "password_user"])
 def test_pg8000_plain(plain_server: FakeServer, user: str) -> None:
     _pg8000_select_1(plain_server, user, PASSWORDS[user], ssl_context=False)
-    session = plain_server.sessions[-1]
+    session = plain_server.accepted[-1]
     _assert_authenticated(plain_server, session, user, tls=False)
     if user == "scram_user":
         assert _mechanism(session) == SCRAM_SHA_256
@@ -451,7 +451,7 @@ def test_pg8000_plain(plain_server: FakeServer, user: str) -> None:
 
 def test_pg8000_scram_plus(tls_server: FakeServer, tls: ServerTLS) -> None:
     _pg8000_select_1(tls_server, "scram_user", "scram-pw", ssl_context=_client_context(tls))
-    session = tls_server.sessions[-1]
+    session = tls_server.accepted[-1]
     _assert_authenticated(tls_server, session, "scram_user", tls=True)
     assert _mechanism(session) == SCRAM_SHA_256_PLUS
     assert _gs2_flag(session) == b"p=tls-server-end-point"
@@ -526,7 +526,7 @@ def test_pygwire_client_channel_binding_require_without_tls(plain_server: FakeSe
             channel_binding="require",
         )
     assert failure.value.sqlstate == "28000"
-    session = plain_server.sessions[-1]
+    session = plain_server.accepted[-1]
     plain_server.wait_closed(session, TIMEOUT)
     assert session.auth_error is None
     assert not _received(session, SASLInitialResponse)
@@ -541,7 +541,7 @@ def test_direct_ssl_without_alpn_is_refused(tls_server: FakeServer, tls: ServerT
     ):
         assert sock.selected_alpn_protocol() is None
         assert sock.recv(1) == b""  # closed before any startup
-    session = tls_server.sessions[-1]
+    session = tls_server.accepted[-1]
     tls_server.wait_closed(session, TIMEOUT)
     assert session.startup is None
     assert session.direct_tls is None
@@ -620,5 +620,5 @@ def test_scram_client_first_extensions(
         client.send(Terminate())
     finally:
         client.sock.close()
-    session = plain_server.sessions[-1]
+    session = plain_server.accepted[-1]
     _assert_authenticated(plain_server, session, "scram_user", tls=False)

@@ -1,0 +1,478 @@
+"""Statements the session answers itself, before a handler's ``query``.
+
+Drivers send statements of their own that have little to do with the data
+a server serves: transaction control, ``SET``/``SHOW``/``RESET`` of session
+settings, ``DISCARD ALL`` and ``DEALLOCATE`` from connection pools,
+``LISTEN``/``NOTIFY``, and cursors (``DECLARE``/``FETCH``/``MOVE``/
+``CLOSE``, which psycopg's server-side cursors use).  :func:`run_builtin`
+answers them as PostgreSQL does, calling the handler's ``begin``,
+``commit`` and ``rollback`` hooks and its ``execute`` for a cursor's query;
+:func:`describe_builtin` says what they return.  Anything else is
+:data:`NOT_BUILTIN`, and goes to the handler's ``query``.
+
+Cursors scan forward only (``FETCH NEXT``, ``FORWARD n``, ``ALL``);
+``SET LOCAL`` acts as ``SET``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from ..constants import TransactionStatus
+from ..sql import Token, tokens
+from ._errors import SQLError, SQLState
+from ._portal import Portal
+from ._results import Column, Description, Outcome, Result, Row, Statement
+
+if TYPE_CHECKING:
+    from ._handler import Handler
+    from ._session import Session
+
+__all__ = ["NOT_BUILTIN", "NotBuiltin", "describe_builtin", "is_transaction_exit", "run_builtin"]
+
+
+class NotBuiltin(enum.Enum):
+    """The type of :data:`NOT_BUILTIN`."""
+
+    NOT_BUILTIN = "not a built-in statement"
+
+
+#: Returned by :func:`run_builtin` for statements it does not answer.
+NOT_BUILTIN = NotBuiltin.NOT_BUILTIN
+
+_IDLE = TransactionStatus.IDLE
+_IN = TransactionStatus.IN_TRANSACTION
+_FAILED = TransactionStatus.ERROR_TRANSACTION
+
+
+class _Words:
+    """A statement's tokens, with helpers to read them in order."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.tokens: list[Token] = tokens(sql)
+        self.pos = 0
+
+    def text(self, tok: Token) -> str:
+        return self.sql[tok.start : tok.end]
+
+    def peek(self, offset: int = 0) -> str:
+        """The word at the cursor, lower-cased ("" past the end or for a non-word)."""
+        at = self.pos + offset
+        if at >= len(self.tokens) or self.tokens[at].kind != "word":
+            return ""
+        return self.text(self.tokens[at]).lower()
+
+    def accept(self, *words: str) -> str:
+        """Consume the next word if it is one of ``words``; return it or ""."""
+        word = self.peek()
+        if word and word in words:
+            self.pos += 1
+            return word
+        return ""
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.tokens)
+
+    def name(self) -> str:
+        """An identifier: a word (lower-cased) or a quoted identifier."""
+        if self.at_end():
+            raise _syntax(self, "a name")
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        text = self.text(tok)
+        if tok.kind == "word":
+            return text.lower()
+        if tok.kind == "ident":
+            return text[1:-1].replace('""', '"')
+        raise _syntax(self, "a name", tok)
+
+    def value(self) -> str:
+        """A setting's value: a quoted string, a word or a (signed) number."""
+        if self.at_end():
+            raise _syntax(self, "a value")
+        tok = self.tokens[self.pos]
+        text = self.text(tok)
+        self.pos += 1
+        if tok.kind == "string":
+            return _unquote(text)
+        if tok.kind in ("word", "number"):
+            return text
+        if tok.kind == "ident":
+            return text[1:-1].replace('""', '"')
+        if text in "+-" and self.pos < len(self.tokens):
+            nxt = self.tokens[self.pos]
+            if nxt.kind == "number":
+                self.pos += 1
+                return text + self.text(nxt)
+        raise _syntax(self, "a value", tok)
+
+    def punct(self, char: str) -> bool:
+        if self.pos < len(self.tokens):
+            tok = self.tokens[self.pos]
+            if tok.kind == "other" and self.text(tok) == char:
+                self.pos += 1
+                return True
+        return False
+
+    def rest(self) -> str:
+        """The text from the cursor to the end."""
+        if self.at_end():
+            return ""
+        return self.sql[self.tokens[self.pos].start :].strip()
+
+
+def _unquote(text: str) -> str:
+    if text[:1] in "eE":  # E'...': backslash escapes, the common ones
+        body = text[2:-1].replace("''", "'")
+        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return text[1:-1].replace("''", "'")
+
+
+def _syntax(words: _Words, expected: str, tok: Token | None = None) -> SQLError:
+    if tok is None:
+        return SQLError(
+            SQLState.SYNTAX_ERROR, f"syntax error at end of input (expected {expected})"
+        )
+    return SQLError(
+        SQLState.SYNTAX_ERROR,
+        f'syntax error at or near "{words.text(tok)}"',
+        position=tok.start + 1,
+    )
+
+
+def is_transaction_exit(statement: Statement) -> bool:
+    """True for what may run in a failed transaction: COMMIT, END,
+    ROLLBACK, ABORT (also ROLLBACK TO SAVEPOINT)."""
+    return statement.keyword in ("COMMIT", "END", "ROLLBACK", "ABORT")
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+async def run_builtin(handler: Handler, statement: Statement) -> Outcome | NotBuiltin:
+    """Answer ``statement`` if it is one of the built-in statements."""
+    keyword = statement.keyword
+    session = handler.session
+    if keyword in ("BEGIN", "START"):
+        if keyword == "START" and _Words(statement.sql).peek(1) != "transaction":
+            return NOT_BUILTIN
+        return await _begin(handler, session)
+    if keyword in ("COMMIT", "END", "ROLLBACK", "ABORT"):
+        words = _Words(statement.sql)
+        words.pos = 1
+        if keyword == "ROLLBACK" and words.peek() in ("to", "prepared"):
+            return await _rollback_to(handler, session, statement)
+        if keyword == "COMMIT" and words.peek() == "prepared":
+            return NOT_BUILTIN
+        return await _finish(handler, session, commit=keyword in ("COMMIT", "END"))
+    if keyword == "SET":
+        return _set(session, _Words(statement.sql))
+    if keyword == "RESET":
+        return _reset(session, _Words(statement.sql))
+    if keyword == "SHOW":
+        return _show(session, _Words(statement.sql))
+    if keyword == "DISCARD":
+        return await _discard(session, _Words(statement.sql))
+    if keyword == "DEALLOCATE":
+        return _deallocate(session, _Words(statement.sql))
+    if keyword in ("LISTEN", "UNLISTEN", "NOTIFY"):
+        return _listen(session, _Words(statement.sql), keyword)
+    if keyword == "DECLARE":
+        return await _declare(handler, session, statement)
+    if keyword in ("FETCH", "MOVE"):
+        return await _fetch(session, _Words(statement.sql), move=keyword == "MOVE")
+    if keyword == "CLOSE":
+        return await _close(session, _Words(statement.sql))
+    return NOT_BUILTIN
+
+
+async def _begin(handler: Handler, session: Session) -> Outcome:
+    if session.transaction_status is not _IDLE:
+        session.notice(
+            SQLState.ACTIVE_SQL_TRANSACTION, "there is already a transaction in progress"
+        )
+        return "BEGIN"
+    if not session.adopt_implicit_transaction():
+        await handler.begin()
+    session.transaction_status = _IN
+    return "BEGIN"
+
+
+async def _finish(handler: Handler, session: Session, *, commit: bool) -> Outcome:
+    status = session.transaction_status
+    if status is _IDLE:
+        session.notice(SQLState.NO_ACTIVE_SQL_TRANSACTION, "there is no transaction in progress")
+        return "COMMIT" if commit else "ROLLBACK"
+    committed = commit and status is _IN
+    try:
+        if committed:
+            await handler.commit()
+        else:
+            await handler.rollback()
+    finally:
+        # Whatever the hook did, the transaction block is over.
+        await session.end_transaction(committed=committed)
+    return "COMMIT" if committed else "ROLLBACK"
+
+
+async def _rollback_to(handler: Handler, session: Session, statement: Statement) -> Outcome:
+    outcome = await handler.query(statement.sql, statement.params)
+    if session.transaction_status is _FAILED:
+        session.transaction_status = _IN
+    return outcome if outcome is not None else "ROLLBACK"
+
+
+def _set(session: Session, words: _Words) -> Outcome:
+    words.pos = 1
+    words.accept("session", "local")
+    first = words.peek()
+    if first in ("transaction", "constraints"):
+        return "SET" if first == "transaction" else "SET CONSTRAINTS"
+    if first in ("session", "characteristics"):
+        return "SET"
+    if first == "time" and words.peek(1) == "zone":
+        words.pos += 2
+        name = "timezone"
+    elif first == "names":
+        words.pos += 1
+        name = "client_encoding"
+    elif first == "schema":
+        words.pos += 1
+        name = "search_path"
+    else:
+        name = words.name()
+        while words.punct("."):  # a custom setting: prefix.name
+            name += "." + words.name()
+        if not (words.accept("to") or words.punct("=")):
+            raise _syntax(words, "TO or =", words.tokens[words.pos] if not words.at_end() else None)
+    if words.peek() == "default" or (words.peek() == "local" and name == "timezone"):
+        session.reset_parameter(name)
+        return "SET"
+    values = [words.value()]
+    while words.punct(","):
+        values.append(words.value())
+    if not words.at_end():
+        raise _syntax(words, "the end of the statement", words.tokens[words.pos])
+    session.set_parameter(name, ", ".join(values))
+    return "SET"
+
+
+def _reset(session: Session, words: _Words) -> Outcome:
+    words.pos = 1
+    if words.accept("all"):
+        session.reset_parameter(None)
+    elif words.peek() == "time" and words.peek(1) == "zone":
+        session.reset_parameter("timezone")
+    elif words.peek() == "session" and words.peek(1) == "authorization":
+        pass
+    else:
+        name = words.name()
+        while words.punct("."):
+            name += "." + words.name()
+        session.reset_parameter(name)
+    return "RESET"
+
+
+def _show(session: Session, words: _Words) -> Outcome:
+    words.pos = 1
+    if words.accept("all"):
+        rows = [(name, value, "") for name, value in sorted(session.parameters.items())]
+        return Result([Column("name"), Column("setting"), Column("description")], rows, tag="SHOW")
+    if words.peek() == "time" and words.peek(1) == "zone":
+        name = "timezone"
+    else:
+        name = words.name()
+        while words.punct("."):
+            name += "." + words.name()
+    value = session.parameter(name)
+    if value is None:
+        raise SQLError(SQLState.UNDEFINED_OBJECT, f'unrecognized configuration parameter "{name}"')
+    return Result([Column(session.parameter_name(name))], [(value,)], tag="SHOW")
+
+
+async def _discard(session: Session, words: _Words) -> Outcome:
+    words.pos = 1
+    what = words.name()
+    if what == "all":
+        if session.transaction_status is not _IDLE:
+            raise SQLError(
+                SQLState.ACTIVE_SQL_TRANSACTION, "DISCARD ALL cannot run inside a transaction block"
+            )
+        await session.close_portal(None)
+        session.deallocate(None)
+        session.unlisten(None)
+        session.reset_parameter(None)
+        return "DISCARD ALL"
+    if what in ("plans", "sequences", "temp", "temporary"):
+        return f"DISCARD {what.upper() if what != 'temporary' else 'TEMP'}"
+    raise SQLError(SQLState.SYNTAX_ERROR, f'syntax error at or near "{what}"')
+
+
+def _deallocate(session: Session, words: _Words) -> Outcome:
+    words.pos = 1
+    words.accept("prepare")
+    if words.accept("all"):
+        session.deallocate(None)
+        return "DEALLOCATE ALL"
+    session.deallocate(words.name())
+    return "DEALLOCATE"
+
+
+def _listen(session: Session, words: _Words, keyword: str) -> Outcome:
+    words.pos = 1
+    if keyword == "UNLISTEN":
+        if words.punct("*"):
+            session.unlisten(None)
+        else:
+            session.unlisten(words.name())
+        return "UNLISTEN"
+    channel = words.name()
+    if keyword == "LISTEN":
+        session.listen(channel)
+        return "LISTEN"
+    payload = ""
+    if words.punct(","):
+        payload = words.value()
+    session.queue_notification(channel, payload)
+    return "NOTIFY"
+
+
+# -- cursors -------------------------------------------------------------------------------
+
+
+async def _declare(handler: Handler, session: Session, statement: Statement) -> Outcome:
+    words = _Words(statement.sql)
+    words.pos = 1
+    name = words.name()
+    hold = False
+    while not words.accept("cursor"):
+        word = words.accept("binary", "asensitive", "insensitive", "no", "scroll")
+        if not word:
+            raise _syntax(words, "CURSOR", words.tokens[words.pos] if not words.at_end() else None)
+        if word == "binary":
+            raise SQLError(SQLState.FEATURE_NOT_SUPPORTED, "BINARY cursors are not supported")
+    if words.accept("with"):
+        words.accept("hold")
+        hold = True
+    elif words.accept("without"):
+        words.accept("hold")
+    if not words.accept("for"):
+        raise _syntax(words, "FOR", words.tokens[words.pos] if not words.at_end() else None)
+    if not hold and session.transaction_status is _IDLE:
+        raise SQLError(
+            SQLState.NO_ACTIVE_SQL_TRANSACTION,
+            "DECLARE CURSOR can only be used in transaction blocks",
+        )
+    if session.has_portal(name):
+        raise SQLError(SQLState.DUPLICATE_CURSOR, f'cursor "{name}" already exists')
+    query = Statement(words.rest(), statement.params, statement.param_types)
+    outcome = await handler.execute(query)
+    if not isinstance(outcome, Result):
+        raise SQLError(
+            SQLState.INVALID_CURSOR_DEFINITION,
+            f"cannot open {query.keyword or 'this'} query as cursor",
+        )
+    portal = Portal(name, query.sql, query.params, query.param_types, cursor=True, hold=hold)
+    await portal.start(outcome, query.keyword)
+    session.add_cursor(portal)
+    return "DECLARE CURSOR"
+
+
+def _fetch_count(words: _Words) -> int | None:
+    """How many rows a FETCH or MOVE moves forward (None: all)."""
+    word = words.accept(
+        "next", "forward", "all", "prior", "first", "last", "absolute", "relative", "backward"
+    )
+    if word in ("prior", "first", "last", "absolute", "relative", "backward"):
+        raise SQLError(
+            SQLState.OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "cursor can only scan forward",
+            hint="Declare it with SCROLL option to enable backward scan.",
+        )
+    if word == "all":
+        return None
+    count = 1
+    if word in ("", "forward"):
+        if word == "forward" and words.accept("all"):
+            return None
+        tok = words.tokens[words.pos] if not words.at_end() else None
+        if tok is not None and tok.kind == "number":
+            count = int(words.text(tok))
+            words.pos += 1
+        elif tok is not None and tok.kind == "other" and words.text(tok) in "+-":
+            sign = words.text(tok)
+            words.pos += 1
+            value = int(words.value())
+            count = -value if sign == "-" else value
+    if count < 0:
+        raise SQLError(SQLState.OBJECT_NOT_IN_PREREQUISITE_STATE, "cursor can only scan forward")
+    return count
+
+
+async def _fetch(session: Session, words: _Words, *, move: bool) -> Outcome:
+    words.pos = 1
+    count = _fetch_count(words)
+    words.accept("from", "in")
+    portal = session.cursor(words.name())
+    rows: list[Row] = []
+    source = portal.source
+    if source is not None and not portal.done:
+        if count is None:
+            while batch := await source.take(1000):
+                rows += batch
+        elif count:
+            rows += await source.take(count)
+        if source.exhausted:
+            portal.done = True
+    portal.position += len(rows)
+    tag = f"{'MOVE' if move else 'FETCH'} {len(rows)}"
+    if move:
+        return tag
+    assert portal.columns is not None
+    return Result(portal.columns, rows, tag=tag)
+
+
+async def _close(session: Session, words: _Words) -> Outcome:
+    words.pos = 1
+    if words.accept("all"):
+        await session.close_portal(None, cursors_only=True)
+        return "CLOSE CURSOR ALL"
+    name = words.name()
+    session.cursor(name)  # 34000 if there is none
+    await session.close_portal(name)
+    return "CLOSE CURSOR"
+
+
+# -- describing ---------------------------------------------------------------------------
+
+
+def describe_builtin(session: Session, statement: Statement) -> Description | None:
+    """What a built-in statement returns, without running it; None for a
+    statement that is not built in (or a DECLARE, whose query decides)."""
+    keyword = statement.keyword
+    if keyword == "SHOW":
+        words = _Words(statement.sql)
+        words.pos = 1
+        if words.accept("all"):
+            return Description([Column("name"), Column("setting"), Column("description")])
+        name = "timezone" if words.peek() == "time" else words.name()
+        return Description([Column(session.parameter_name(name))])
+    if keyword == "FETCH":
+        words = _Words(statement.sql)
+        words.pos = 1
+        _fetch_count(words)
+        words.accept("from", "in")
+        portal = session.cursor(words.name())
+        return Description(portal.columns)
+    if keyword in (
+        "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SET", "RESET", "DISCARD",
+        "DEALLOCATE", "LISTEN", "UNLISTEN", "NOTIFY", "MOVE", "CLOSE", "DECLARE",
+    ):  # fmt: skip
+        if keyword == "ROLLBACK" and _Words(statement.sql).peek(1) in ("to", "prepared"):
+            return None
+        if keyword == "START" and _Words(statement.sql).peek(1) != "transaction":
+            return None
+        return Description(None)
+    return None
