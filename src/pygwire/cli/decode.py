@@ -151,10 +151,12 @@ class PrefixedLines:
         self.prefix = prefix
 
     def write(self, text: str) -> int:
+        """Write ``text`` with ``prefix`` before each of its lines."""
         self.out.write("".join(self.prefix + line for line in text.splitlines(keepends=True)))
         return len(text)
 
     def flush(self) -> None:
+        """Flush the underlying sink, if it can be flushed."""
         flush = getattr(self.out, "flush", None)
         if flush is not None:
             flush()
