@@ -10,6 +10,8 @@ The conventions (docs/about.md explains them to writers):
 * A fenced block opened with ``text title="Output"`` right after a Python
   block (only blank lines between) is what that block prints.  ``...`` in
   it stands for any text (a process id, a nonce, a time).
+* A block whose first line is indented continues the block before it
+  (the rest of a function that prose interrupted).
 * A block preceded by ``<!-- example: not run: REASON -->`` is not run;
   like every block it is still type-checked (``mypy --strict``), as part
   of its program.
@@ -27,7 +29,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,8 +130,16 @@ def parse_page(page: Path, text: str | None = None) -> list[Program]:
             end += 1
         if end == len(lines):
             raise ValueError(f"{page}:{i + 1}: unclosed code block")
-        body = textwrap.dedent("\n".join(lines[i + 1 : end]))
-        if lang == "python":
+        body = "\n".join(lines[i + 1 : end])
+        if lang == "python" and blocks and body[:1].isspace() and body.strip():
+            # An indented block continues the previous one (the rest of a
+            # function the prose interrupted): one unit, page lines kept.
+            prev = blocks[-1]
+            gap = i + 2 - (prev.line + len(prev.code.splitlines()))
+            prev.code += "\n" * gap + body + "\n"
+            prev.output = None
+            last = prev
+        elif lang == "python":
             block = Block(page, i + 2, body + "\n", not_run=pending_reason)
             blocks.append(block)
             last = block
