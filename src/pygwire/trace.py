@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, NoReturn, Protocol, TypeVar
+from typing import Final, NoReturn, Protocol, TypeVar, cast
 
 from ._wire import Writer
 from .constants import (
@@ -205,6 +206,27 @@ def _escape(data: bytes) -> str:
 def _format_timestamp(when: datetime) -> str:
     # libpq: strftime("%Y-%m-%d %H:%M:%S") of local time, then ".%06u".
     return f"{when:%Y-%m-%d %H:%M:%S}.{when.microsecond:06d}"
+
+
+#: A tracer keeps the formatted line of messages up to this size, and up
+#: to this many of them (then it starts afresh).
+_CACHED_SIZE = 64
+_CACHED_LINES = 4096
+
+#: The last second formatted by :func:`_now_text`, and its text.
+_second: list[object] = [None, ""]
+
+
+def _now_text() -> str:
+    """The local time now, as :func:`_format_timestamp` writes it; the
+    seconds are formatted once per second (a tracer writes thousands of
+    lines in one)."""
+    micros = time.time_ns() // 1000  # integers: exact, as gettimeofday
+    second, fraction = divmod(micros, 1_000_000)
+    if _second[0] != second:
+        _second[0] = second
+        _second[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+    return f"{_second[1]}.{fraction:06d}"
 
 
 class _Short(Exception):
@@ -611,6 +633,21 @@ def _format_startup(wire: bytes, length: int, regress: bool) -> str:
     return f"F\t{length}\t{''.join(w.out)}\n"
 
 
+# How the tracer takes each class of message (found once per class).
+_TYPED, _NOT_TRACED, _ONE_BYTE, _PACKET = range(4)
+_KINDS: dict[type, int] = {}
+
+
+def _kind_of(cls: type) -> int:
+    if issubclass(cls, DirectSSLHandshake):
+        return _NOT_TRACED  # a TLS handshake, not a protocol message
+    if issubclass(cls, SSLResponse | GSSEncResponse):
+        return _ONE_BYTE
+    if issubclass(cls, SpecialMessage):
+        return _PACKET  # startup-phase packets: no type byte
+    return _TYPED
+
+
 def _untraced(message: PGMessage) -> bool:
     """True for what libpq 18 receives but never writes to its trace."""
     # AuthenticationOk is never traced; requests for methods libpq does
@@ -657,7 +694,7 @@ class Tracer:
     can be compared with a libpq trace line for line.
     """
 
-    __slots__ = ("stream", "timestamps", "regress", "redact", "omit_untraced")
+    __slots__ = ("stream", "timestamps", "regress", "redact", "omit_untraced", "_lines")
 
     def __init__(
         self,
@@ -673,6 +710,11 @@ class Tracer:
         self.regress = regress
         self.redact = redact
         self.omit_untraced = omit_untraced
+        # The line of each small message already formatted, by direction
+        # and wire bytes: a session repeats most of its messages exactly
+        # (Sync, BindComplete, ReadyForQuery, "UPDATE 1"), and the same
+        # bytes always give the same line.
+        self._lines: dict[bytes, str] = {}
 
     def trace(
         self,
@@ -709,27 +751,42 @@ class Tracer:
         so a size that disagrees with the body shows up as libpq shows a
         wrong length word.  ``timestamp`` (local time) defaults to now.
         """
-        if isinstance(message, DirectSSLHandshake):
-            return ""
-        if self.omit_untraced and _untraced(message):
+        kind = _KINDS.get(type(message))
+        if kind is None:
+            kind = _KINDS[type(message)] = _kind_of(type(message))
+        if kind == _NOT_TRACED or (self.omit_untraced and _untraced(message)):
             return ""
         prefix = ""
         if self.timestamps:
-            prefix = _format_timestamp(timestamp or datetime.now()) + "\t"
-        if isinstance(message, (SSLResponse, GSSEncResponse)):
-            name = "SSLResponse" if isinstance(message, SSLResponse) else "GSSENCResponse"
-            return f"{prefix}B\t1\t{name}\t {message.value.decode('latin-1')}\n"
+            text = _now_text() if timestamp is None else _format_timestamp(timestamp)
+            prefix = text + "\t"
+        if kind == _ONE_BYTE:
+            answer = cast("SSLResponse | GSSEncResponse", message)
+            name = "SSLResponse" if isinstance(answer, SSLResponse) else "GSSENCResponse"
+            return f"{prefix}B\t1\t{name}\t {answer.value.decode('latin-1')}\n"
         wire = message.to_wire()
-        if isinstance(message, SpecialMessage) or (
-            isinstance(message, UnknownMessage) and not message.type_code
-        ):
+        if kind == _PACKET or (isinstance(message, UnknownMessage) and not message.type_code):
             length = len(wire) if size is None else size
             return prefix + _format_startup(wire, length, self.regress)
+        to_server = direction is MessageDirection.FRONTEND
+        # Not the 'p' family: the same bytes print differently by the
+        # reply libpq was sending (a password, a SASL message).
+        cacheable = (size is None or size == len(wire)) and len(wire) <= _CACHED_SIZE
+        if cacheable and wire[0] != 0x70:
+            key = (b"F" if to_server else b"B") + wire
+            line = self._lines.get(key)
+            if line is None:
+                if len(self._lines) >= _CACHED_LINES:
+                    self._lines.clear()
+                line = self._lines[key] = self._typed(wire, to_server, len(wire) - 1, message)
+            return prefix + line
         length = len(wire) - 1 if size is None else size - 1
-        to_server = direction == MessageDirection.FRONTEND
+        return prefix + self._typed(wire, to_server, length, message)
+
+    def _typed(self, wire: bytes, to_server: bool, length: int, message: PGMessage) -> str:
         style = _Style(self.regress, self.redact, length, type(message))
         hide_length = self.regress and not to_server and wire[0] in b"EN"
-        return prefix + _format_typed(wire, to_server, style, "NN" if hide_length else str(length))
+        return _format_typed(wire, to_server, style, "NN" if hide_length else str(length))
 
 
 # ---------------------------------------------------------------------------

@@ -105,10 +105,10 @@ def proxy(*args: str, env: dict[str, str] | None = None) -> Iterator[Proxy]:
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
-def _connect(port: int, user: str = "trust_user", **kw: str) -> Conn:
+def _connect(port: int, user: str = "trust_user", dbname: str = "postgres", **kw: str) -> Conn:
     params = {"sslmode": "disable", "gssencmode": "disable", "connect_timeout": "10", **kw}
     conninfo = psycopg.conninfo.make_conninfo(
-        host=HOST, port=str(port), user=user, dbname="postgres", **params
+        host=HOST, port=str(port), user=user, dbname=dbname, **params
     )
     return psycopg.connect(conninfo)
 
@@ -462,9 +462,15 @@ def test_upstream_down(tmp_path: Path) -> None:
 
 def test_pgbench_through_the_tracing_proxy(pg18: PostgresServer, tmp_path: Path) -> None:
     """pgbench -c 16 -j 2 -T 10 with tracing on: no failed transaction, and
-    every transaction reported left its row in pgbench_history."""
+    every transaction reported left its row in pgbench_history.  Its tables
+    live in a database of their own: other modules run pgbench on the same
+    server as another user."""
+    with _connect(pg18.port, "postgres") as admin:
+        admin.autocommit = True
+        admin.execute("drop database if exists proxy_pgbench")
+        admin.execute("create database proxy_pgbench")
     with proxy("--upstream", f"{HOST}:{pg18.port}", "--trace", str(tmp_path / "t"), "-q") as p:
-        env = _env(p.port, "postgres")
+        env = _env(p.port, "postgres", PGDATABASE="proxy_pgbench")
         run_tool("pgbench", ["-i", "-s", "1", "-q"], env)
         result = run_tool(
             "pgbench", ["-c", "16", "-j", "2", "-T", "10", "-M", "prepared"], env, timeout=120
@@ -474,7 +480,7 @@ def test_pgbench_through_the_tracing_proxy(pg18: PostgresServer, tmp_path: Path)
     processed = int(re.search(r"actually processed: (\d+)", result.stdout).group(1))  # type: ignore[union-attr]
     assert "number of failed transactions: 0 " in result.stdout
     assert processed > 100
-    with _connect(pg18.port, "postgres") as conn:
+    with _connect(pg18.port, "postgres", "proxy_pgbench") as conn:
         assert conn.execute("select count(*) from pgbench_history").fetchone() == (processed,)
     assert (tmp_path / "t").stat().st_size > 100_000
 

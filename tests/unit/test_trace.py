@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -372,6 +373,23 @@ def test_timestamp_defaults_to_local_now() -> None:
     assert m is not None
     stamp = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
     assert before - timedelta(microseconds=1) <= stamp <= after
+
+
+def test_timestamps_across_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seconds are formatted once per second: the next second's lines
+    must not keep the last second's text."""
+    stream = io.StringIO()
+    tracer = Tracer(stream)
+    base = 1_700_000_000_000_000_000  # a whole second, in nanoseconds
+    times = (base + 999_999_000, base + 1_000_001_000, base + 1_500_000_999)
+    for now in times:
+        monkeypatch.setattr(time, "time_ns", lambda now=now: now)
+        tracer.trace(F, Sync())
+    expected = [
+        datetime.fromtimestamp(t // 1000 / 1e6).strftime("%Y-%m-%d %H:%M:%S.%f") for t in times
+    ]
+    got = [line.split("\t")[0] for line in stream.getvalue().splitlines()]
+    assert got == expected
 
 
 # -- redaction ----------------------------------------------------------------

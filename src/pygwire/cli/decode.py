@@ -152,7 +152,10 @@ class PrefixedLines:
 
     def write(self, text: str) -> int:
         """Write ``text`` with ``prefix`` before each of its lines."""
-        self.out.write("".join(self.prefix + line for line in text.splitlines(keepends=True)))
+        if text.count("\n") == 1 and text.endswith("\n"):  # one line: the usual case
+            self.out.write(self.prefix + text)
+        else:
+            self.out.write("".join(self.prefix + line for line in text.splitlines(keepends=True)))
         return len(text)
 
     def flush(self) -> None:

@@ -246,6 +246,14 @@ class _KindAndName(FrontendMessage):
         w.raw(self.kind.encode(), "kind")
         w.cstring(self.name, "name")
 
+    # Every extended-query batch sends a Describe: worth a direct path.
+    def _fast_wire(self) -> bytes | None:
+        kind = self.kind
+        name = fast_utf8(self.name)
+        if type(kind) is not str or kind not in ("S", "P") or name is None:
+            return None
+        return frame(self.identifier, kind.encode("ascii") + name + b"\0")
+
     @classmethod
     def _read(cls, r: Reader) -> Self:
         b = r.byte1()

@@ -13,7 +13,7 @@ from .. import _hotpath
 from .._wire import INT16, INT32, UINT32, Reader, Writer, fast_utf8
 from ..constants import MAX_MESSAGE_LENGTH, TransactionStatus
 from ..exceptions import DecodingError
-from ._base import BackendMessage, FrontendMessage, PGMessage, message
+from ._base import BackendMessage, FrontendMessage, PGMessage, frame, message
 
 __all__ = [
     "CommandComplete",
@@ -158,6 +158,11 @@ class CommandComplete(BackendMessage):
     def _write(self, w: Writer) -> None:
         w.cstring(self.tag, "tag")
 
+    # Every statement's answer, and every tracer's: worth a direct path.
+    def _fast_wire(self) -> bytes | None:
+        tag = fast_utf8(self.tag)
+        return None if tag is None else frame(b"C", tag + b"\0")
+
     @classmethod
     def _read(cls, r: Reader) -> Self:
         return cls(tag=r.cstring())
@@ -178,6 +183,10 @@ class ReadyForQuery(BackendMessage):
     """The server is ready for a new query cycle."""
 
     status: TransactionStatus = TransactionStatus.IDLE
+
+    def _fast_wire(self) -> bytes | None:
+        status = self.status
+        return _READY_WIRES.get(status) if type(status) is TransactionStatus else None
 
     def _write(self, w: Writer) -> None:
         # Type first: a bytes status would be compared with the str keys (a
@@ -203,3 +212,4 @@ class ReadyForQuery(BackendMessage):
 
 _STATUSES = {ord(s.value): s for s in TransactionStatus}
 _STATUS_BYTES: dict[str, bytes] = {s: s.value.encode() for s in TransactionStatus}
+_READY_WIRES = {s: b"Z\0\0\0\5" + _STATUS_BYTES[s] for s in TransactionStatus}
