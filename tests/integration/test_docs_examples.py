@@ -21,12 +21,15 @@ from docs_examples import ROOT, Program, matches, pages, parse_page, run_program
 PROGRAMS: list[Program] = [program for page in pages() for program in parse_page(page)]
 
 # The quick start's complete client logs in as postgres/postgres with MD5;
-# the guides use scram_user, which may also stream replication.
+# the guides use scram_user, which may also stream replication and create
+# publications.
 SETUP_SQL = [
     "SET password_encryption = 'md5'",
     "ALTER ROLE postgres PASSWORD 'postgres'",
     "RESET password_encryption",
     "ALTER ROLE scram_user REPLICATION",
+    # The replication guide creates a publication.
+    "GRANT CREATE ON DATABASE postgres TO scram_user",
 ]
 EXTRA_HBA = [
     "host    all          postgres       127.0.0.1/32     md5",
