@@ -236,9 +236,9 @@ def run_program(
         raise AssertionError(
             f"{program.where}: the example's interpreter failed:\n{proc.stdout}\n{proc.stderr}"
         ) from None
-    return [
-        RunResult(block, r["output"], r["error"]) for block, r in zip(runnable, results, strict=False)
-    ]
+    # Fewer results than blocks when a block failed: the rest never ran.
+    pairs = zip(runnable, results, strict=False)
+    return [RunResult(block, r["output"], r["error"]) for block, r in pairs]
 
 
 def type_check(programs: Sequence[Program], tmp: Path) -> list[str]:
