@@ -60,7 +60,9 @@ def environment(server: PostgresServer) -> dict[str, str]:
 def test_the_pages_have_examples() -> None:
     assert len(PROGRAMS) >= 20
     pages_with_examples = {p.page.relative_to(ROOT).as_posix() for p in PROGRAMS}
-    for page in ("docs/index.md", "docs/quickstart.md", "docs/guides/proxy.md"):
+    guides = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs/guides").glob("*.md"))
+    assert len(guides) == 7
+    for page in ("docs/index.md", "docs/quickstart.md", *guides):
         assert page in pages_with_examples
 
 
