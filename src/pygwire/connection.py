@@ -29,7 +29,14 @@ from .state_machine import (
     StateMachine,
 )
 
-__all__ = ["BackendConnection", "Connection", "FrontendConnection", "Observer", "ProxyConnection"]
+__all__ = [
+    "BackendConnection",
+    "Connection",
+    "FrontendConnection",
+    "Observer",
+    "ProxyConnection",
+    "WireObserver",
+]
 
 _Bytes = bytes | bytearray | memoryview
 F = MessageDirection.FRONTEND
@@ -40,6 +47,10 @@ Observer = Callable[[MessageDirection, PGMessage, int], object]
 ``observer(sender, message, wire_size)``.  A tracer, a proxy's counters and
 a test's recorder all take this shape (``pygwire.trace.Tracer.trace`` is
 one)."""
+WireObserver = Callable[[MessageDirection, PGMessage, bytes], object]
+"""``observer(sender, message, wire)``: like :data:`Observer`, with the
+message's original bytes (type byte and length word included) in place of
+their count; see :meth:`ProxyConnection.observe_wire`."""
 
 
 class Connection:
@@ -215,6 +226,8 @@ class _Stream:
         "chunks",
         "sync_decoders",
         "observers",
+        "wire_observers",
+        "observed",
     )
 
     def __init__(
@@ -223,12 +236,18 @@ class _Stream:
         state: ProtocolState,
         sender: MessageDirection,
         sync_decoders: Callable[[], None],
+        *,
         observers: list[Observer],
+        wire_observers: list[WireObserver],
     ) -> None:
         self.decoder = decoder
         self.sync_decoders = sync_decoders
         self.sender = sender
         self.observers = observers
+        self.wire_observers = wire_observers
+        #: How many bytes at the start of ``chunks`` belong to messages the
+        #: observers have seen: the next message's bytes start there.
+        self.observed = 0
         self.state = state
         client = sender is MessageDirection.FRONTEND
         self.step = state.client_sent if client else state.server_sent
@@ -249,7 +268,7 @@ class _Stream:
         original bytes of those messages."""
         chunk = data if type(data) is bytes else bytes(data)
         state = self.state
-        if state.in_session and not self.chunks and not self.observers:
+        if state.in_session and not self.chunks and not self.observed_at_all:
             # The usual case, written out: whole messages in one chunk,
             # passed on as they came.
             decoder = self.decoder
@@ -266,7 +285,7 @@ class _Stream:
         self.feed(data)
         decoder = self.decoder
         state = self.state
-        if state.in_session and not self.observers:  # framing no longer changes
+        if state.in_session and not self.observed_at_all:  # framing no longer changes
             return decoder.messages(self.step, state, self.steady)
         self.sync_decoders()
         return decoder.messages(self.step_observed, sized=True)
@@ -280,12 +299,29 @@ class _Stream:
             self.sync_decoders()  # the next message may be framed differently
         for observer in self.observers:
             observer(self.sender, msg, size)
+        if self.wire_observers:
+            # The message's bytes are the next ``size`` of those fed: a
+            # slice of the chunk it came in (joined with the chunks before
+            # when it spans several, which take() would join anyway).
+            chunks = self.chunks
+            if len(chunks) > 1:
+                chunks[:] = [b"".join(chunks)]
+            start = self.observed
+            self.observed = start + size
+            wire = chunks[0][start : start + size]
+            for wire_observer in self.wire_observers:
+                wire_observer(self.sender, msg, wire)
+
+    @property
+    def observed_at_all(self) -> bool:
+        return bool(self.observers or self.wire_observers)
 
     def take(self) -> bytes:
         """The original bytes of the messages handed out since the last
         take; bytes of messages not handed out yet stay."""
         keep = self.decoder.buffered
         chunks = self.chunks
+        self.observed = 0  # what stays has not been handed out
         if not keep and len(chunks) == 1:  # the usual case: no copy at all
             return chunks.pop()
         data = b"".join(chunks)
@@ -304,6 +340,7 @@ class _Stream:
         self.chunks.clear()
         if len(data) > keep:
             self.chunks.append(data[: len(data) - keep])
+        self.observed = max(len(data) - keep, 0)  # what stays was handed out
         self.decoder.clear()
         return data[len(data) - keep :] if keep else b""
 
@@ -336,8 +373,14 @@ class ProxyConnection:
         """Decodes what the server sends."""
         sync = self._sync_decoders
         self._observers: list[Observer] = []
-        self._client = _Stream(self.client_decoder, self.state, F, sync, self._observers)
-        self._server = _Stream(self.server_decoder, self.state, B, sync, self._observers)
+        self._wire_observers: list[WireObserver] = []
+        seen, seen_wire = self._observers, self._wire_observers
+        self._client = _Stream(
+            self.client_decoder, self.state, F, sync, observers=seen, wire_observers=seen_wire
+        )
+        self._server = _Stream(
+            self.server_decoder, self.state, B, sync, observers=seen, wire_observers=seen_wire
+        )
         self.from_client = self._client.messages
         """Feed bytes the client sent; yield each message once validated."""
         self.from_server = self._server.messages
@@ -366,6 +409,13 @@ class ProxyConnection:
         """Call ``observer(sender, message, wire_size)`` for every message
         of either direction, in the order the proxy validated them."""
         self._observers.append(observer)
+
+    def observe_wire(self, observer: WireObserver) -> None:
+        """Call ``observer(sender, message, wire)`` for every message of
+        either direction, in the order the proxy validated them, with the
+        message's original bytes: what a tracer formats, without encoding
+        the message again (and exactly as the peer wrote it)."""
+        self._wire_observers.append(observer)
 
     def _sync_decoders(self) -> None:
         _frame_as(self.state, (self.client_decoder, self.server_decoder))

@@ -213,20 +213,24 @@ def _format_timestamp(when: datetime) -> str:
 _CACHED_SIZE = 64
 _CACHED_LINES = 4096
 
-#: The last second formatted by :func:`_now_text`, and its text.
-_second: list[object] = [None, ""]
+#: The start of the last second formatted by :func:`_now_text`, in
+#: nanoseconds since the epoch, and its text.
+_second_start = -1
+_second_text = ""
 
 
 def _now_text() -> str:
     """The local time now, as :func:`_format_timestamp` writes it; the
     seconds are formatted once per second (a tracer writes thousands of
     lines in one)."""
-    micros = time.time_ns() // 1000  # integers: exact, as gettimeofday
-    second, fraction = divmod(micros, 1_000_000)
-    if _second[0] != second:
-        _second[0] = second
-        _second[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-    return f"{_second[1]}.{fraction:06d}"
+    global _second_start, _second_text  # noqa: PLW0603 (a cache)
+    now = time.time_ns()  # integers: exact, as gettimeofday
+    if not 0 <= now - _second_start < 1_000_000_000:  # a new second, or the clock went back
+        second = now // 1_000_000_000
+        _second_start = second * 1_000_000_000
+        _second_text = time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second))
+    # Six digits with leading zeros, without a format specification.
+    return _second_text + str((now - _second_start) // 1000 + 1_000_000)[1:]
 
 
 class _Short(Exception):
@@ -723,12 +727,13 @@ class Tracer:
         size: int | None = None,
         *,
         timestamp: datetime | None = None,
+        wire: bytes | None = None,
     ) -> None:
         """Write ``message``, sent in ``direction``, to the stream.
 
         See :meth:`format` for the arguments.
         """
-        text = self.format(direction, message, size, timestamp=timestamp)
+        text = self.format(direction, message, size, timestamp=timestamp, wire=wire)
         if text:
             self.stream.write(text)
 
@@ -739,6 +744,7 @@ class Tracer:
         size: int | None = None,
         *,
         timestamp: datetime | None = None,
+        wire: bytes | None = None,
     ) -> str:
         """The trace text for one message: a line, or two when libpq would
         add its "mismatched message length" line; ``""`` for a message
@@ -750,6 +756,13 @@ class Tracer:
         The length column shows it, and the body comes from the message,
         so a size that disagrees with the body shows up as libpq shows a
         wrong length word.  ``timestamp`` (local time) defaults to now.
+
+        ``wire``, when the caller has them, is the message's bytes as they
+        crossed the wire (:meth:`ProxyConnection.observe_wire
+        <pygwire.connection.ProxyConnection.observe_wire>` hands them
+        out): the line is formatted from them, as libpq formats what it
+        read, instead of from ``message`` encoded again, and ``size``
+        defaults to their length.
         """
         kind = _KINDS.get(type(message))
         if kind is None:
@@ -764,7 +777,10 @@ class Tracer:
             answer = cast("SSLResponse | GSSEncResponse", message)
             name = "SSLResponse" if isinstance(answer, SSLResponse) else "GSSENCResponse"
             return f"{prefix}B\t1\t{name}\t {answer.value.decode('latin-1')}\n"
-        wire = message.to_wire()
+        if wire is None:
+            wire = message.to_wire()
+        elif size is None:
+            size = len(wire)
         if kind == _PACKET or (isinstance(message, UnknownMessage) and not message.type_code):
             length = len(wire) if size is None else size
             return prefix + _format_startup(wire, length, self.regress)

@@ -217,3 +217,48 @@ def test_a_proxy_tells_observers_both_directions_in_order() -> None:
     assert [name for _, name, _ in seen] == [type(msg).__name__ for msg in messages]
     assert [size for _, _, size in seen] == [len(msg.to_wire()) for msg in messages]
     assert out == b"".join(msg.to_wire() for msg in messages)
+
+
+WIRE = [STARTUP.to_wire(), *(x.to_wire() for x in SERVER), QUERY.to_wire()]
+WIRE += [x.to_wire() for x in RESULT]
+_F, _B = MessageDirection.FRONTEND, MessageDirection.BACKEND
+SENDERS = [_F, *[_B] * len(SERVER), _F, *[_B] * len(RESULT)]
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
+def test_a_proxy_hands_wire_observers_each_message_s_own_bytes(step: int) -> None:
+    """Fed in pieces of ``step`` bytes (messages split anywhere), the bytes
+    handed out are exactly each message's, in order."""
+    seen: list[tuple[MessageDirection, bytes]] = []
+    proxy = ProxyConnection()
+    proxy.observe_wire(lambda sender, msg, wire: seen.append((sender, wire)))
+    for sender, data in (
+        ("F", WIRE[0]),
+        ("B", b"".join(WIRE[1:5])),
+        ("F", WIRE[5]),
+        ("B", b"".join(WIRE[6:])),
+    ):
+        forward = proxy.forward_from_client if sender == "F" else proxy.forward_from_server
+        for at in range(0, len(data), step):
+            forward(data[at : at + step])
+    assert [wire for _, wire in seen] == WIRE
+    assert [direction for direction, _ in seen] == SENDERS
+
+
+def test_wire_observers_follow_take_in_the_middle_of_a_chunk() -> None:
+    """A reader that takes each message's bytes as it goes (and one that
+    hands the rest of the stream elsewhere) still sees the right bytes."""
+    seen: list[bytes] = []
+    proxy = ProxyConnection()
+    proxy.observe_wire(lambda sender, msg, wire: seen.append(wire))
+    for _ in proxy.from_client(WIRE[0]):
+        assert proxy.take_from_client() == WIRE[0]
+    server = b"".join(WIRE[1:5])
+    for msg in proxy.from_server(server):
+        raw = proxy.take_from_server()
+        assert raw == seen[-1]
+        if isinstance(msg, m.ParameterStatus):
+            break  # the rest is read as the stream goes on
+    assert proxy.take_unread_from_server() == b"".join(WIRE[3:5])
+    list(proxy.from_server(b"".join(WIRE[3:5])))
+    assert seen == WIRE[:5]

@@ -377,11 +377,13 @@ def test_timestamp_defaults_to_local_now() -> None:
 
 def test_timestamps_across_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """The seconds are formatted once per second: the next second's lines
-    must not keep the last second's text."""
+    (or the last second's, after the clock went back) must not keep the
+    last second's text."""
     stream = io.StringIO()
     tracer = Tracer(stream)
     base = 1_700_000_000_000_000_000  # a whole second, in nanoseconds
-    times = (base + 999_999_000, base + 1_000_001_000, base + 1_500_000_999)
+    # The last one: the clock set back by a second.
+    times = (base + 999_999_000, base + 1_000_001_000, base + 1_500_000_999, base + 400_000)
     for now in times:
         monkeypatch.setattr(time, "time_ns", lambda now=now: now)
         tracer.trace(F, Sync())

@@ -152,10 +152,11 @@ class PrefixedLines:
 
     def write(self, text: str) -> int:
         """Write ``text`` with ``prefix`` before each of its lines."""
-        if text.count("\n") == 1 and text.endswith("\n"):  # one line: the usual case
-            self.out.write(self.prefix + text)
-        else:
-            self.out.write("".join(self.prefix + line for line in text.splitlines(keepends=True)))
+        if text:
+            prefix = self.prefix
+            # A line break followed by more text starts a line: prefix it.
+            body = text[:-1].replace("\n", "\n" + prefix) + text[-1]
+            self.out.write(prefix + body)
         return len(text)
 
     def flush(self) -> None:

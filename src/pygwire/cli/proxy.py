@@ -520,6 +520,12 @@ class ProxyServer:
 # -- one client ---------------------------------------------------------------------------
 
 
+class _Lines(list[str]):
+    """A text sink that keeps what is written, to be written out at once."""
+
+    write = list.append
+
+
 class _Session:
     """One client and its upstream connection."""
 
@@ -537,6 +543,7 @@ class _Session:
         self.recorder: RecordingWriter | None = None
         self.trace_stream: IO[str] | PrefixedLines | None = None
         self.tracer: Tracer | None = None
+        self._trace_lines = _Lines()
         self.diagram: _ConnectionDiagram | None = None
         self.task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self.run())
 
@@ -553,8 +560,10 @@ class _Session:
             )
         self.trace_stream = self.server.trace_stream(self.number)
         if self.trace_stream is not None:
+            # The tracer writes into a list, written out once per chunk
+            # forwarded: one write of many lines costs much less than many.
             self.tracer = Tracer(
-                self.trace_stream,
+                self._trace_lines,
                 timestamps=opts.trace_timestamps,
                 regress=opts.trace_regress,
                 redact=not opts.show_passwords,
@@ -564,17 +573,24 @@ class _Session:
                 client=peer, server=f"{opts.upstream_host}:{opts.upstream_port}"
             )
         if self.tracer is not None or self.diagram is not None:
-            self.proxy.observe(self._observe)
+            self.proxy.observe_wire(self._observe)
 
-    def _observe(self, sender: MessageDirection, msg: PGMessage, size: int) -> None:
+    def _observe(self, sender: MessageDirection, msg: PGMessage, wire: bytes) -> None:
         if self.tracer is not None:
-            self.tracer.trace(sender, msg, size)
+            self.tracer.trace(sender, msg, wire=wire)
         if self.diagram is not None:
+            size = len(wire)
             if sender is F:
                 src, dst = "client", "proxy" if self._originating else "server"
             else:
                 src, dst = "proxy" if self._originating else "server", "client"
             self.diagram.message(src=src, dst=dst, message=msg, size=size, at=time.monotonic())
+
+    def flush_trace(self) -> None:
+        """Write out the trace lines of the messages forwarded so far."""
+        if self._trace_lines and self.trace_stream is not None:
+            self.trace_stream.write("".join(self._trace_lines))
+            self._trace_lines.clear()
 
     def note(self, text: str, *, error: bool = False) -> None:
         if self.diagram is not None:
@@ -587,6 +603,7 @@ class _Session:
         out = self.proxy.forward_from_server(data)
         if self.recorder is not None:
             self.recorder.add(B, data, time.monotonic())
+        self.flush_trace()
         if out:
             self.client.write(out)
 
@@ -646,6 +663,7 @@ class _Session:
         if self.recorder is not None:
             self.recorder.close()
         if self.trace_stream is not None:
+            self.flush_trace()
             if isinstance(self.trace_stream, PrefixedLines):
                 self.trace_stream.flush()
             else:
@@ -871,6 +889,7 @@ class _Session:
             self.fatal("08P01", f"invalid message from the client: {exc}")
             self.end(f"invalid message from the client: {exc}", error=True)
             return
+        self.flush_trace()
         if out and self.upstream is not None:
             self.upstream.write(out)
 
