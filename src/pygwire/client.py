@@ -34,8 +34,8 @@ from .messages import (
 
 __all__ = ["ServerError", "SocketClient", "Trace"]
 
-#: Called with "->" or "<-" and each message sent or received.
 Trace = Callable[[str, PGMessage], None]
+"""Called with "->" or "<-" and each message sent or received."""
 
 
 class ServerError(PygwireError):

@@ -89,10 +89,10 @@ class MessageDecoder:
         self._parsers: list[_hotpath.Parser | None] = [None] * 256
         for ident, declaration in self._classes.items():
             self._parsers[ident] = declaration.parser
-        #: Called (without arguments) when the decoder raises the error that
-        #: ends its stream, after every message before the bad bytes was
-        #: handed out: how a connection marks itself failed.
         self.on_failure: Callable[[], object] | None = None
+        """Called (without arguments) when the decoder raises the error that ends
+        its stream, after every message before the bad bytes was handed out: how
+        a connection marks itself failed."""
         self.phase = phase  # sets the framing mode, the limits and the held type
 
     @classmethod

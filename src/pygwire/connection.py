@@ -42,15 +42,15 @@ _Bytes = bytes | bytearray | memoryview
 F = MessageDirection.FRONTEND
 B = MessageDirection.BACKEND
 
-#: Called for every message that crosses a connection, in either direction:
-#: ``observer(sender, message, wire_size)``.  A tracer, a proxy's counters
-#: and a test's recorder all take this shape (``pygwire.trace.Tracer.trace``
-#: is one).
 Observer = Callable[[MessageDirection, PGMessage, int], object]
-#: ``observer(sender, message, wire)``: like :data:`Observer`, with the
-#: message's original bytes (type byte and length word included) in place
-#: of their count; see :meth:`ProxyConnection.observe_wire`.
+"""Called for every message that crosses a connection, in either direction:
+``observer(sender, message, wire_size)``.  A tracer, a proxy's counters and
+a test's recorder all take this shape (``pygwire.trace.Tracer.trace`` is
+one)."""
 WireObserver = Callable[[MessageDirection, PGMessage, bytes], object]
+"""``observer(sender, message, wire)``: like :data:`Observer`, with the
+message's original bytes (type byte and length word included) in place of
+their count; see :meth:`ProxyConnection.observe_wire`."""
 
 
 class Connection:
@@ -386,12 +386,12 @@ class ProxyConnection:
     def __init__(
         self, initial_phase: ConnectionPhase = ConnectionPhase.STARTUP, *, strict: bool = True
     ) -> None:
-        #: The one model of the connection, fed by both directions.
         self.state = ProtocolState(initial_phase, strict=strict)
-        #: Decodes what the client sends.
+        """The one model of the connection, fed by both directions."""
         self.client_decoder = FrontendMessageDecoder(initial_phase)
-        #: Decodes what the server sends.
+        """Decodes what the client sends."""
         self.server_decoder = BackendMessageDecoder(initial_phase)
+        """Decodes what the server sends."""
         sync = self._sync_decoders
         self._observers: list[Observer] = []
         self._wire_observers: list[WireObserver] = []
@@ -402,29 +402,29 @@ class ProxyConnection:
         self._server = _Stream(
             self.server_decoder, self.state, B, sync, observers=seen, wire_observers=seen_wire
         )
-        #: Feed bytes the client sent; yield each message once validated.
         self.from_client = self._client.messages
-        #: Feed bytes the server sent; yield each message once validated.
+        """Feed bytes the client sent; yield each message once validated."""
         self.from_server = self._server.messages
-        #: Feed bytes the client sent, validate every complete message, and
-        #: return their original bytes, to be written to the server (bytes
-        #: of an incomplete message wait until it completes).
+        """Feed bytes the server sent; yield each message once validated."""
         self.forward_from_client = self._client.forward
-        #: The same for bytes the server sent: what to write to the client.
+        """Feed bytes the client sent, validate every complete message, and return
+        their original bytes, to be written to the server (bytes of an
+        incomplete message wait until it completes)."""
         self.forward_from_server = self._server.forward
-        #: The original bytes of the client messages handed out by
-        #: ``from_client`` since the last call: what to write to the server.
+        """The same for bytes the server sent: what to write to the client."""
         self.take_from_client = self._client.take
-        #: The same for ``from_server``: what to write to the client.
+        """The original bytes of the client messages handed out by ``from_client``
+        since the last call: what to write to the server."""
         self.take_from_server = self._server.take
-        #: Remove and return the bytes the client sent that no message
-        #: handed out covers yet: to hand the rest of the stream to another
-        #: reader (a proxy that stops validating, or relays the rest as is).
+        """The same for ``from_server``: what to write to the client."""
         self.take_unread_from_client = self._client.take_unread
-        #: The same for the server's stream: e.g. a proxy that authenticated
-        #: upstream itself hands what follows AuthenticationOk to the model
-        #: of the client's conversation.
+        """Remove and return the bytes the client sent that no message handed out
+        covers yet: to hand the rest of the stream to another reader (a proxy
+        that stops validating, or relays the rest as is)."""
         self.take_unread_from_server = self._server.take_unread
+        """The same for the server's stream: e.g. a proxy that authenticated
+        upstream itself hands what follows AuthenticationOk to the model of the
+        client's conversation."""
 
     def observe(self, observer: Observer) -> None:
         """Call ``observer(sender, message, wire_size)`` for every message

@@ -32,21 +32,21 @@ class StartupRequestCode(enum.IntEnum):
     GSSENC_REQUEST = 80877104
 
 
-#: Protocol 3.9999: a version no server implements, sent by libpq to check
-#: that servers and poolers answer with NegotiateProtocolVersion.
 PROTOCOL_V3_GREASE = 0x0003270F
+"""Protocol 3.9999: a version no server implements, sent by libpq to check that
+servers and poolers answer with NegotiateProtocolVersion."""
 
-#: PostgreSQL's MAX_STARTUP_PACKET_LENGTH: longer startup packets are refused.
 MAX_STARTUP_PACKET_LENGTH = 10_000
+"""PostgreSQL's MAX_STARTUP_PACKET_LENGTH: longer startup packets are refused."""
 
-#: The largest length word a message may declare: PostgreSQL's
-#: PQ_LARGE_MESSAGE_LIMIT, MaxAllocSize minus one (0x3FFFFFFE), the limit of
-#: both its server and libpq.  The encoder refuses anything larger, which is
-#: what defeats length-overflow smuggling.
 MAX_MESSAGE_LENGTH = 0x3FFFFFFE
+"""The largest length word a message may declare: PostgreSQL's
+PQ_LARGE_MESSAGE_LIMIT, MaxAllocSize minus one (0x3FFFFFFE), the limit of
+both its server and libpq.  The encoder refuses anything larger, which is
+what defeats length-overflow smuggling."""
 
-#: BackendKeyData / CancelRequest secret keys are at most 256 bytes (3.2).
 MAX_CANCEL_KEY_LENGTH = 256
+"""BackendKeyData / CancelRequest secret keys are at most 256 bytes (3.2)."""
 
 
 class AuthenticationCode(enum.IntEnum):

@@ -45,8 +45,8 @@ __all__ = [
     "server_context",
 ]
 
-#: The ALPN protocol name PostgreSQL requires for direct SSL.
 ALPN_POSTGRESQL = "postgresql"
+"""The ALPN protocol name PostgreSQL requires for direct SSL."""
 
 #: How much plaintext one read from the TLS object may return.
 _READ_SIZE = 65536
@@ -141,10 +141,10 @@ class TLSEndpoint:
             self._in, self._out, server_side=server_side, server_hostname=server_hostname
         )
         self._held: list[bytes] = []
-        #: True once the handshake completed.
         self.handshake_done = False
-        #: True once the peer closed the TLS session (or the stream ended).
+        """True once the handshake completed."""
         self.closed = False
+        """True once the peer closed the TLS session (or the stream ended)."""
         self.require_alpn = require_alpn
 
     def start(self) -> None:

@@ -129,10 +129,10 @@ __all__ = [
     "read_trace",
 ]
 
-#: What the tracer prints instead of a password, SASL or GSSAPI token
-#: (``redact=True``).  libpq quotes every string and byte string it
-#: prints, so this bare word can never be mistaken for a value.
 REDACTED: Final = "<redacted>"
+"""What the tracer prints instead of a password, SASL or GSSAPI token
+(``redact=True``).  libpq quotes every string and byte string it prints, so
+this bare word can never be mistaken for a value."""
 
 
 class TraceFormatError(PygwireError, ValueError):
@@ -671,7 +671,9 @@ class TextSink(Protocol):
     """Where a tracer writes: anything with a text ``write`` (a file, a
     ``StringIO``, ``sys.stdout``)."""
 
-    def write(self, text: str, /) -> object: ...
+    def write(self, text: str, /) -> object:
+        """Write ``text``; the return value is ignored."""
+        ...
 
 
 class Tracer:

@@ -67,10 +67,10 @@ class ClientAuthenticator:
         self.password = password
         self.channel_binding = channel_binding
         self.tls_certificate = tls_certificate
-        #: SCRAM iteration counts accepted from the server: below the minimum
-        #: is weak (RFC 7677 recommends 4096), above the maximum a denial of
-        #: service (DEFAULT_MAX_ITERATIONS, a million, unless raised here).
         self.min_iterations = min_iterations
+        """SCRAM iteration counts accepted from the server: below the minimum is
+        weak (RFC 7677 recommends 4096), above the maximum a denial of service
+        (DEFAULT_MAX_ITERATIONS, a million, unless raised here)."""
         self.max_iterations = max_iterations
         self.scram: ScramClient | None = None
         self.authenticated = False

@@ -38,19 +38,25 @@ __all__ = [
 ]
 
 SCRAM_SHA_256 = "SCRAM-SHA-256"
+"""The SASL mechanism name of SCRAM-SHA-256."""
 SCRAM_SHA_256_PLUS = "SCRAM-SHA-256-PLUS"
+"""The SASL mechanism name of SCRAM-SHA-256 with channel binding
+(``tls-server-end-point``)."""
 _CB_TYPE = "tls-server-end-point"
 
-#: libpq's ``channel_binding`` modes.
 ChannelBinding = Literal["disable", "prefer", "require"]
+"""libpq's ``channel_binding`` modes."""
 
 #: No legitimate SCRAM message comes near this; a larger one is hostile.
 MAX_SCRAM_MESSAGE = 4096
 DEFAULT_ITERATIONS = 4096
-#: The most iterations a client computes for a server it has not yet
-#: authenticated: each one is a round of HMAC-SHA-256, and a hostile server
-#: could ask for billions.  A million takes a fraction of a second.
+"""The fewest SCRAM iterations a client accepts by default, as RFC 7677
+recommends; also the count verifiers are made with (PostgreSQL's
+``scram_iterations`` default)."""
 DEFAULT_MAX_ITERATIONS = 1_000_000
+"""The most iterations a client computes for a server it has not yet
+authenticated: each one is a round of HMAC-SHA-256, and a hostile server
+could ask for billions.  A million takes a fraction of a second."""
 _NONCE_BYTES = 18
 _KEY_LEN = 32  # SHA-256
 #: Default for ScramServer's ``mock_secret``: one random value per process,

@@ -34,6 +34,7 @@ from .scram import SCRAM_SHA_256, ScramServer
 __all__ = ["AuthMethod", "ServerAuthenticator", "error_response"]
 
 AuthMethod = Literal["trust", "password", "md5", "scram-sha-256"]
+"""The ``pg_hba.conf`` methods :class:`ServerAuthenticator` runs."""
 
 
 def error_response(exc: AuthenticationError) -> ErrorResponse:

@@ -151,6 +151,7 @@ class PrefixedLines:
         self.prefix = prefix
 
     def write(self, text: str) -> int:
+        """Write ``text`` with ``prefix`` before each of its lines."""
         if text:
             prefix = self.prefix
             # A line break followed by more text starts a line: prefix it.
@@ -159,6 +160,7 @@ class PrefixedLines:
         return len(text)
 
     def flush(self) -> None:
+        """Flush the underlying sink, if it can be flushed."""
         flush = getattr(self.out, "flush", None)
         if flush is not None:
             flush()

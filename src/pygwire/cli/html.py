@@ -79,8 +79,8 @@ from pygwire.messages import (
 
 __all__ = ["LANES", "ConnectionRecorder", "SessionDiagram", "summarize"]
 
-#: The three lanes of every diagram, left to right.
 LANES: Final = ("client", "proxy", "server")
+"""The three lanes of every diagram, left to right."""
 
 _LANES: Final = {lane: i for i, lane in enumerate(LANES)}
 

@@ -88,6 +88,7 @@ F = MessageDirection.FRONTEND
 B = MessageDirection.BACKEND
 
 UpstreamTLS = Literal["disable", "require", "verify-ca", "verify-full"]
+"""libpq's ``sslmode`` values that ``--upstream-tls`` takes."""
 #: How long a client may take to send its startup packet, and an upstream
 #: server to accept a connection or answer a cancel.
 STARTUP_TIMEOUT = 60.0
@@ -476,6 +477,7 @@ class ProxyServer:
         return link
 
     async def serve_forever(self) -> None:
+        """Accept clients until cancelled (after :meth:`start`)."""
         assert self._server is not None
         await self._server.serve_forever()
 
@@ -493,6 +495,7 @@ class ProxyServer:
             self._trace_stream.close()
 
     def write_html(self) -> None:
+        """Write the sequence diagrams to the ``--html`` file, if asked for."""
         if self.diagram is not None and self.options.html is not None:
             self.diagram.write(self.options.html)
 

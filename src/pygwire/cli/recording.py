@@ -33,6 +33,7 @@ from ..constants import MessageDirection
 __all__ = ["MAGIC", "Chunk", "Recording", "RecordingWriter", "is_recording"]
 
 MAGIC = b"PGWIRE-REC 1\n"
+"""The first bytes of every recording file."""
 _START = struct.Struct("!d")
 _CHUNK = struct.Struct("!cdI")
 _SENDERS = {b"F": MessageDirection.FRONTEND, b"B": MessageDirection.BACKEND}
@@ -62,6 +63,8 @@ class Recording:
 
     @classmethod
     def parse(cls, data: bytes) -> Recording:
+        """Parse a recording's bytes; bytes that are not one are a
+        ValueError, and an incomplete last chunk is left out."""
         if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _START.size:
             raise ValueError("not a pygwire recording (bad magic)")
         (start,) = _START.unpack_from(data, len(MAGIC))
@@ -104,4 +107,5 @@ class RecordingWriter:
             self._file.write(data)
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()

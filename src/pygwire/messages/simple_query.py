@@ -136,6 +136,7 @@ class DataRow(_hotpath.RowSlots, BackendMessage):
             return f"DataRow(<malformed: {exc.reason}>, payload={self._raw!r})"
 
     def encode_into(self, buf: bytearray) -> None:
+        """Append the wire form to ``buf`` (nothing on an EncodingError)."""
         buf += self.to_wire()  # an invalid row raises before anything is appended
 
     def _write(self, w: Writer) -> None:

@@ -32,8 +32,8 @@ __all__ = [
     "ProgressReport",
 ]
 
-#: The BASE_BACKUP CopyData sub-protocol (no context).
 BASE_BACKUP_STREAM: SubProtocol[None] = SubProtocol("BASE_BACKUP", None)
+"""The BASE_BACKUP CopyData sub-protocol (no context)."""
 
 
 def _path_bytes(w: Writer, value: str | bytes, field: str) -> bytes:

@@ -76,8 +76,8 @@ __all__ = [
     "Update",
 ]
 
-#: The newest ``proto_version`` whose layouts this module knows.
 PGOUTPUT_MAX_VERSION = 4
+"""The newest ``proto_version`` whose layouts this module knows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +106,8 @@ class PgOutputContext:
             raise ReplicationValueError("streaming = parallel needs proto_version 4 or later")
 
 
-#: The ``pgoutput`` sub-protocol; its context is a :class:`PgOutputContext`.
 PGOUTPUT: SubProtocol[PgOutputContext] = SubProtocol("pgoutput", PgOutputContext())
+"""The ``pgoutput`` sub-protocol; its context is a :class:`PgOutputContext`."""
 
 
 class ColumnKind(enum.StrEnum):
@@ -153,8 +153,8 @@ class TupleColumn(NamedTuple):
 _NULL = TupleColumn(ColumnKind.NULL)
 _UNCHANGED = TupleColumn(ColumnKind.UNCHANGED_TOAST)
 
-#: A tuple: one entry per column published for the relation.
 TupleData = list[TupleColumn]
+"""A tuple: one entry per column published for the relation."""
 
 
 def _read_tuple(r: Reader) -> TupleData:

@@ -105,13 +105,13 @@ class UnchangedToast(enum.Enum):
         return "UNCHANGED_TOAST"
 
 
-#: The value of a TOASTed column an update did not change: the server does
-#: not send it, the subscriber keeps the one it has.
 UNCHANGED_TOAST: Final = UnchangedToast.UNCHANGED_TOAST
+"""The value of a TOASTed column an update did not change: the server does not
+send it, the subscriber keeps the one it has."""
 
-#: A column's value in a change: text-format values decoded to ``str``,
-#: binary-format values as ``bytes``, NULL as None, or UNCHANGED_TOAST.
 ColumnValue = str | bytes | None | UnchangedToast
+"""A column's value in a change: text-format values decoded to ``str``, binary-
+format values as ``bytes``, NULL as None, or UNCHANGED_TOAST."""
 
 
 class ChangeKind(enum.StrEnum):
@@ -176,9 +176,9 @@ class TruncateChange:
         return self.message.restart_identity
 
 
-#: What :meth:`LogicalStream.receive` returns: a change, another
-#: ``pgoutput`` message, or the server's keepalive or status update.
 LogicalEvent = RowChange | TruncateChange | PgOutputMessage | PrimaryKeepalive | PrimaryStatusUpdate
+"""What :meth:`LogicalStream.receive` returns: a change, another ``pgoutput``
+message, or the server's keepalive or status update."""
 
 
 class ReplicationStream:
@@ -187,19 +187,19 @@ class ReplicationStream:
 
     def __init__(self, start_lsn: LSN | int | str = 0) -> None:
         start = start_lsn if isinstance(start_lsn, LSN) else LSN(start_lsn)
-        #: The end of what was received.
         self.received_lsn = start
-        #: What the caller made durable (:meth:`mark_flushed`).
+        """The end of what was received."""
         self.flushed_lsn = start
-        #: What the caller applied (:meth:`mark_applied`).
+        """What the caller made durable (:meth:`mark_flushed`)."""
         self.applied_lsn = start
-        #: The server's end of WAL, from its last XLogData or keepalive.
+        """What the caller applied (:meth:`mark_applied`)."""
         self.server_wal_end = LSN(0)
-        #: The server's clock in its last XLogData or keepalive.
+        """The server's end of WAL, from its last XLogData or keepalive."""
         self.server_time: Timestamp | None = None
-        #: A keepalive asked for a reply that :meth:`status_update` has not
-        #: built yet.
+        """The server's clock in its last XLogData or keepalive."""
         self.reply_pending = False
+        """A keepalive asked for a reply that :meth:`status_update` has not built
+        yet."""
 
     def _streaming_message(
         self, data: _Bytes | CopyData
@@ -328,8 +328,8 @@ class LogicalStream(ReplicationStream):
             b"a".decode(encoding, "replace")
         except (LookupError, TypeError):
             raise ReplicationValueError(f"{encoding!r} is not a text encoding") from None
-        #: The encoding of text-format values (the database's).
         self.encoding = encoding
+        """The encoding of text-format values (the database's)."""
         self._relations: dict[int, Relation] = {}
         self._types: dict[int, TypeMessage] = {}
         self._txn = _Txn.NONE

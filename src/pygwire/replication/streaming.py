@@ -33,8 +33,8 @@ __all__ = [
     "XLogData",
 ]
 
-#: The streaming replication sub-protocol (no context).
 STREAMING: SubProtocol[None] = SubProtocol("streaming replication", None)
+"""The streaming replication sub-protocol (no context)."""
 
 
 def write_flag(w: Writer, value: bool, field: str) -> None:

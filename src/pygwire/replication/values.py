@@ -19,8 +19,8 @@ from ..exceptions import PygwireError
 
 __all__ = ["LSN", "PG_EPOCH", "ReplicationValueError", "Timestamp"]
 
-#: Midnight 2000-01-01 UTC: PostgreSQL's timestamp epoch.
 PG_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
+"""Midnight 2000-01-01 UTC: PostgreSQL's timestamp epoch."""
 
 _U64_MAX = 2**64 - 1
 _I64_MIN = -(2**63)
