@@ -213,6 +213,24 @@ def test_psycopg_copy(sqlite_server: ServerThread) -> None:
             assert data == b"0\n1\n2\n"
 
 
+def test_psycopg_binary_copy_out(sqlite_server: ServerThread) -> None:
+    # psycopg reads each CopyData of a binary COPY TO STDOUT as whole rows,
+    # the header in the first, as PostgreSQL sends them; also with no rows.
+    with psycopg.connect(_dsn(sqlite_server), autocommit=True) as conn:
+        conn.execute("create table copy_b (n int4, t text)")
+        conn.execute("insert into copy_b values (1, 'one'), (2, 'two')")
+        with conn.cursor() as cur:
+            with cur.copy("copy copy_b to stdout (format binary)") as copy:
+                copy.set_types(["int4", "text"])
+                got = list(copy.rows())
+            assert sorted(got) == [(1, "one"), (2, "two")]
+            empty = "copy (select n from copy_b where n > 5) to stdout (format binary)"
+            with cur.copy(empty) as copy:
+                copy.set_types(["int4"])
+                assert list(copy.rows()) == []
+            assert cur.rowcount == 0
+
+
 def test_psycopg_server_side_cursor(sqlite_server: ServerThread) -> None:
     with psycopg.connect(_dsn(sqlite_server)) as conn:
         conn.execute("create table big_t (n int4)")

@@ -982,8 +982,10 @@ class Session:
             types = [c.type_oid for c in columns]
         encoders = [encoder(t, fmt) for t in types]
         self.send(CopyOutResponse(overall_format=fmt, col_formats=[fmt] * len(types)))
-        if fmt:
-            self.send(CopyData(data=binary_header()))
+        # PostgreSQL (copyto.c) sends the binary header in the CopyData of
+        # the first row, or of the trailer when there are no rows; psycopg
+        # reads each CopyData as whole rows and fails on a header alone.
+        header = binary_header() if fmt else b""
         write_row = binary_row if fmt else text_row
         count = 0
         try:
@@ -997,14 +999,15 @@ class Session:
                     fields = [
                         None if v is None else enc(v) for enc, v in zip(encoders, row, strict=True)
                     ]
-                    self.send(CopyData(data=write_row(fields)))
+                    self.send(CopyData(data=header + write_row(fields)))
+                    header = b""
                 count += len(rows)
                 if self._pending >= FLUSH_SIZE // 2:
                     await self.drain()
         finally:
             await source.close()
         if fmt:
-            self.send(CopyData(data=BINARY_TRAILER))
+            self.send(CopyData(data=header + BINARY_TRAILER))
         self.send(CopyDone())
         self.send(CommandComplete(tag=f"COPY {count}"))
 
