@@ -15,6 +15,10 @@ The conventions (docs/about.md explains them to writers):
 * A block preceded by ``<!-- example: not run: REASON -->`` is not run;
   like every block it is still type-checked (``mypy --strict``), as part
   of its program.
+* A file the page includes (``--8<-- "FILE:START:END"``, the
+  ``pymdownx.snippets`` syntax) is read in its place; its blocks keep its
+  own name and line numbers.  A fence may be indented (inside a list
+  item); its lines lose that indentation.
 * Programs that need a server read libpq's environment variables
   (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``,
   ``PGSSLROOTCERT``), which the test sets to a server it starts; a
@@ -47,7 +51,8 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
-_FENCE = re.compile(r"^(`{3,})\s*([\w-]*)(.*)$")
+_FENCE = re.compile(r"^( *)(`{3,})\s*([\w-]*)(.*)$")
+_SNIPPET = re.compile(r'^-{1,}8<-{1,} "([^":]+)(?::(\d*))?(?::(\d*))?"$')
 _NOT_RUN = re.compile(r"^<!-- example: not run: (.+?) -->$")
 _OUTPUT_TITLE = re.compile(r'title="Output"')
 
@@ -102,15 +107,37 @@ def _starts_program(code: str) -> bool:
     return first.startswith(('"""', "'''", 'r"""'))
 
 
+def _lines(page: Path, text: str | None = None, depth: int = 0) -> list[tuple[Path, int, str]]:
+    """The page's lines, each with the file and line it comes from, with the
+    files ``pymdownx.snippets`` includes (``--8<-- "FILE:START:END"``, paths
+    from the repository's root, as mkdocs.yml's ``base_path``) in place."""
+    source = page.read_text(encoding="utf-8") if text is None else text
+    out: list[tuple[Path, int, str]] = []
+    for n, line in enumerate(source.splitlines(), 1):
+        snippet = _SNIPPET.match(line)
+        if snippet is None:
+            out.append((page, n, line))
+            continue
+        if depth > 4:
+            raise ValueError(f"{page}:{n}: snippets nested too deep")
+        name, start, end = snippet.groups()
+        included = _lines(ROOT / name, depth=depth + 1)
+        first = int(start) if start else 1
+        last = int(end) if end else len(included)
+        out += [entry for entry in included if first <= entry[1] <= last]
+    return out
+
+
 def parse_page(page: Path, text: str | None = None) -> list[Program]:
-    """The programs of one page."""
-    lines = (page.read_text(encoding="utf-8") if text is None else text).splitlines()
+    """The programs of one page (the files it includes count as its own)."""
+    lines = _lines(page, text)
     blocks: list[Block] = []
     pending_reason: str | None = None
     last: Block | None = None  # the Python block an Output block may follow
     i = 0
     while i < len(lines):
-        line = lines[i]
+        origin, lineno, line = lines[i]
+        where = f"{origin}:{lineno}"
         marker = _NOT_RUN.match(line.strip())
         if marker:
             pending_reason = marker.group(1)
@@ -121,31 +148,33 @@ def parse_page(page: Path, text: str | None = None) -> list[Program]:
             if line.strip():
                 last = None
                 if pending_reason is not None:
-                    raise ValueError(f"{page}:{i + 1}: a not-run marker must precede a block")
+                    raise ValueError(f"{where}: a not-run marker must precede a block")
             i += 1
             continue
-        ticks, lang, rest = fence.groups()
+        # A fence may be indented (a block inside a list item): its lines
+        # lose that indentation, as Markdown reads them.
+        indent, ticks, lang, rest = fence.groups()
         end = i + 1
-        while end < len(lines) and lines[end].rstrip() != ticks:
+        while end < len(lines) and lines[end][2].rstrip() != indent + ticks:
             end += 1
         if end == len(lines):
-            raise ValueError(f"{page}:{i + 1}: unclosed code block")
-        body = "\n".join(lines[i + 1 : end])
+            raise ValueError(f"{where}: unclosed code block")
+        body = "\n".join(entry[2].removeprefix(indent) for entry in lines[i + 1 : end])
         if lang == "python" and blocks and body[:1].isspace() and body.strip():
             # An indented block continues the previous one (the rest of a
             # function the prose interrupted): one unit, page lines kept.
             prev = blocks[-1]
-            gap = i + 2 - (prev.line + len(prev.code.splitlines()))
+            gap = lineno + 1 - (prev.line + len(prev.code.splitlines()))
             prev.code += "\n" * gap + body + "\n"
             prev.output = None
             last = prev
         elif lang == "python":
-            block = Block(page, i + 2, body + "\n", not_run=pending_reason)
+            block = Block(origin, lineno + 1, body + "\n", not_run=pending_reason)
             blocks.append(block)
             last = block
         elif lang == "text" and _OUTPUT_TITLE.search(rest):
             if last is None:
-                raise ValueError(f"{page}:{i + 1}: an Output block must follow a Python block")
+                raise ValueError(f"{where}: an Output block must follow a Python block")
             last.output = body + "\n"
             last = None
         else:

@@ -64,6 +64,11 @@ def test_the_pages_have_examples() -> None:
     assert len(guides) == 7
     for page in ("docs/index.md", "docs/quickstart.md", *guides):
         assert page in pages_with_examples
+    # The contributing page includes CONTRIBUTING.md, whose templates are
+    # type-checked but not run, each marked with its reason.
+    templates = [b for p in PROGRAMS for b in p.blocks if b.page == ROOT / "CONTRIBUTING.md"]
+    assert len(templates) >= 2
+    assert all(b.not_run for b in templates)
 
 
 @pytest.mark.parametrize(
