@@ -38,6 +38,7 @@ the real tools sent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import re
 import select
@@ -80,7 +81,9 @@ from pygwire.replication import (
     BeginPrepare,
     Commit,
     CommitPrepared,
+    Delete,
     HotStandbyFeedback,
+    Insert,
     LogicalMessage,
     PgOutputContext,
     PgOutputMessage,
@@ -95,7 +98,9 @@ from pygwire.replication import (
     StreamStart,
     StreamStop,
     Timestamp,
+    Truncate,
     TypeMessage,
+    Update,
     XLogData,
 )
 from pygwire.types import Oid
@@ -165,8 +170,11 @@ class Slot:
 
 @dataclass(frozen=True)
 class Column:
+    """A result column: its name, type OID and ``pg_type.typlen``."""
+
     name: str
     type_oid: int = Oid.TEXT
+    type_size: int = -1
 
 
 @dataclass(frozen=True)
@@ -522,9 +530,6 @@ class _ClientGone(Exception):
     """The client closed the connection or ended the session."""
 
 
-_TEXT_OIDS = frozenset({Oid.TEXT})
-
-
 class Session:
     """The server side of one replication connection (its own thread)."""
 
@@ -675,11 +680,7 @@ class Session:
             self.send(
                 RowDescription(
                     fields=[
-                        FieldDescription(
-                            name=c.name,
-                            type_oid=c.type_oid,
-                            type_size=-1 if c.type_oid in _TEXT_OIDS else 8,
-                        )
+                        FieldDescription(name=c.name, type_oid=c.type_oid, type_size=c.type_size)
                         for c in result.columns
                     ]
                 )
@@ -702,7 +703,7 @@ class Session:
         if name == "IDENTIFY_SYSTEM":
             columns = [
                 Column("systemid"),
-                Column("timeline", Oid.INT8),
+                Column("timeline", Oid.INT8, 8),
                 Column("xlogpos"),
                 Column("dbname"),
             ]
@@ -731,7 +732,11 @@ class Session:
         elif name == "READ_REPLICATION_SLOT":
             assert cmd.slot is not None
             slot = server.slots.get(cmd.slot)
-            columns = [Column("slot_type"), Column("restart_lsn"), Column("restart_tli", Oid.INT8)]
+            columns = [
+                Column("slot_type"),
+                Column("restart_lsn"),
+                Column("restart_tli", Oid.INT8, 8),
+            ]
             if slot is None:
                 row: list[_Value] = [None, None, None]
             elif slot.kind == "logical":
@@ -835,22 +840,28 @@ class Session:
         inside = PgOutputContext(version, True, parallel) if version >= 2 else outside
         start = max(requested, slot.confirmed_flush)
         sent = 0  # transactions of the stream already looked at
+        schemas = _Schemas()
 
         def more() -> list[XLogData]:
             nonlocal sent
             stream = server.stream(name)
             out: list[XLogData] = []
             for txn in stream[sent:]:
-                if txn.end_lsn <= start:  # confirmed before: skipped, as after a restart
-                    continue
-                ctx = outside
+                # Confirmed before (a restart): skipped, but its schema is known.
+                skip = txn.end_lsn <= start
+                ctx, xid = outside, None
                 for lsn, msg in txn.messages:
+                    schemas.learn(msg)
+                    if skip:
+                        continue
                     # The messages of a stream block carry their xid.
                     if isinstance(msg, StreamStart):
-                        data, ctx = msg.encode(outside), inside
+                        data, ctx, xid = msg.encode(outside), inside, msg.xid
                     elif isinstance(msg, StreamStop):
-                        data, ctx = msg.encode(inside), outside
+                        data, ctx, xid = msg.encode(inside), outside, None
                     else:
+                        for extra in schemas.before(msg, xid):
+                            out.append(XLogData(_ZERO, _ZERO, Timestamp.now(), extra.encode(ctx)))
                         data = msg.encode(ctx)
                     out.append(XLogData(lsn, lsn, Timestamp.now(), data))
             sent = len(stream)
@@ -954,6 +965,8 @@ class Session:
                 done = True
             elif isinstance(msg, CopyData):
                 self._feedback(slot, msg.data)
+            elif isinstance(msg, Terminate):  # a subscriber's worker that is told to stop
+                raise _ClientGone
             else:  # pragma: no cover - the state machine refuses anything else in COPY
                 raise AssertionError(f"unexpected {msg!r} during COPY BOTH")
         return done
@@ -975,6 +988,57 @@ class Session:
             else:
                 raise AssertionError(f"a client sent {msg!r}")
             server.changed.notify_all()
+
+
+class _Schemas:
+    """What pgoutput's ``maybe_send_schema`` does: a relation (with the
+    Type messages of the non-built-in types it uses) is described on each
+    connection before its first change, and again inside each streamed
+    transaction, whose changes a parallel apply worker may apply with a
+    relation map of its own.  A script's own Relation messages count as
+    sent; the ones a connection never saw are sent again."""
+
+    def __init__(self) -> None:
+        self.relations: dict[int, Relation] = {}
+        self.types: dict[int, TypeMessage] = {}
+        #: Relation ids and type OIDs described, per streamed xid (None:
+        #: outside any stream).
+        self.sent: dict[int | None, set[tuple[str, int]]] = {}
+
+    def learn(self, msg: PgOutputMessage) -> None:
+        if isinstance(msg, Relation):
+            self.relations[msg.relation_id] = msg
+        elif isinstance(msg, TypeMessage):
+            self.types[msg.type_oid] = msg
+
+    def before(self, msg: PgOutputMessage, xid: int | None) -> list[PgOutputMessage]:
+        """What must go out before ``msg``."""
+        sent = self.sent.setdefault(xid, set())
+        if isinstance(msg, Relation):
+            sent.add(("r", msg.relation_id))
+            return []
+        if isinstance(msg, TypeMessage):
+            sent.add(("t", msg.type_oid))
+            return []
+        if isinstance(msg, (Insert, Update, Delete)):
+            ids = [msg.relation_id]
+        elif isinstance(msg, Truncate):
+            ids = list(msg.relation_ids)
+        else:
+            return []
+        out: list[PgOutputMessage] = []
+        for rel_id in ids:
+            rel = self.relations.get(rel_id)
+            if rel is None or ("r", rel_id) in sent:
+                continue
+            for col in rel.columns:
+                typ = self.types.get(col.type_oid)
+                if typ is not None and ("t", typ.type_oid) not in sent:
+                    out.append(dataclasses.replace(typ, xid=xid))
+                    sent.add(("t", typ.type_oid))
+            out.append(dataclasses.replace(rel, xid=xid))
+            sent.add(("r", rel_id))
+        return out
 
 
 def _pgoutput_options(options: Mapping[str, str | None]) -> tuple[int, str]:

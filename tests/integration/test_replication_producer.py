@@ -13,24 +13,31 @@ started against it on a free loopback port:
 * ``pg_receivewal`` (create a physical slot, stream two segments of real
   WAL taken from a PostgreSQL 18 server's pg_wal, on timeline 1 with the
   slot and on timeline 2 with a timeline history): the segment files it
-  writes must equal those bytes, the history file the history served; its
-  status update sent between the segments must report the first one
-  flushed.
+  writes must equal those bytes, the history file the history served; the
+  status update it sends when asked between the segments must report the
+  first one written (and with the slot flushed, which moves the slot).
 * A PostgreSQL 18 subscriber: CREATE SUBSCRIPTION against the walsender
-  (which creates the slot), then its apply worker streams Begin, Type,
-  Relation, Origin, Insert, Update (new tuple only, with the old key, with
-  the old row, with an unchanged TOAST column), Delete (key and old row),
-  Truncate, Commit, streamed transactions (committed, aborted, prepared),
-  and two-phase transactions (committed and rolled back at COMMIT /
-  ROLLBACK PREPARED); the tables must end with exactly the rows those
-  changes make, the subscriber must confirm the last end LSN, and its
-  replication origin must record it.  Once with ``streaming = on`` and
-  text values, once with ``streaming = parallel`` and ``binary = true``
-  (values in each type's binary format, from :mod:`pygwire.types`).  The
-  catalog queries the subscriber sends to its publisher
-  (``pg_publication``, ``pg_get_publication_tables``) are answered by a
-  real PostgreSQL that holds the same publication: the subscriber's own
-  cluster.
+  (its backend creates the two-phase slot), then its apply worker streams
+  Begin, Type, Relation, Origin, Insert, Update (new tuple only, with the
+  old key, with the old row, with an unchanged TOAST column), Delete (key
+  and old row), Truncate, Commit, streamed transactions (committed,
+  aborted, prepared) and two-phase transactions (Begin Prepare / Prepare,
+  then Commit Prepared or Rollback Prepared).  While prepared, the
+  subscriber must hold them as prepared transactions; in the end its
+  tables must hold exactly the rows those changes make, its status updates
+  must confirm the last end LSN and its replication origin must record it.
+  Disabled and enabled again, it must ask to resume at that LSN, and what
+  the walsender sends from there (the next transaction, its relation
+  described again on the new connection) must apply with no duplicate.
+  Once with ``streaming = on`` and text values, once with ``streaming =
+  parallel`` (abort LSN and time in Stream Abort; the subscriber may hand a
+  streamed transaction to a parallel apply worker) and ``binary = true``
+  (each type's binary format, from :mod:`pygwire.types`).
+  DROP SUBSCRIPTION must drop the slot.  The SQL the subscriber sends its
+  publisher (``set_config`` of ``search_path``, ``pg_publication``,
+  ``pg_get_publication_tables``) is answered from a real PostgreSQL that
+  holds the same publication: the subscriber's own cluster.  The
+  replication commands of each of its connections are checked one by one.
 
 Expected bytes and rows are written out here or come from the tools'
 output; the walsender's log of what arrived is checked too (every command,
@@ -39,9 +46,13 @@ nothing left unanswered, no protocol error on either side).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -64,9 +75,13 @@ from pygwire.replication import (
     TypeMessage,
     Update,
 )
-from pygwire.types import Oid
+from pygwire.types import Format, Oid
+from pygwire.types import encode as encode_value
 from walsender import (
+    Column,
+    Result,
     ScriptBuilder,
+    SqlError,
     Transaction,
     WalRange,
     Walsender,
@@ -125,6 +140,11 @@ def every_pgoutput_message(script: ScriptBuilder) -> list[Transaction]:
         [RelationColumn("id", Oid.INT4, -1, 1), RelationColumn("v", Oid.TEXT, -1, 1)],
     )
     t = TupleColumn.text
+
+    def in_stream(xid: int) -> Relation:
+        # pgoutput describes the relation again inside each streamed transaction.
+        return Relation(16400, "app", "t", ReplicaIdentity.FULL, rel.columns, xid)
+
     row1, row2 = [t(b"1"), t(b"one")], [t(b"2"), t(b"two\nlines")]
     xid = 900
     return [
@@ -147,17 +167,22 @@ def every_pgoutput_message(script: ScriptBuilder) -> list[Transaction]:
         script.streamed(
             xid,
             [
-                [Relation(16400, "app", "t", ReplicaIdentity.FULL, rel.columns, xid)],
+                [in_stream(xid)],
                 [Insert(16400, row1, xid), LogicalMessage(True, script.lsn, "p", b"", xid)],
             ],
         ),
-        script.streamed(xid + 1, [[Insert(16400, row2, xid + 1)]], end="abort", parallel=True),
+        script.streamed(
+            xid + 1,
+            [[in_stream(xid + 1), Insert(16400, row2, xid + 1)]],
+            end="abort",
+            parallel=True,
+        ),
         prepared := script.prepared([Insert(16400, row1)], "gid one"),
         script.commit_prepared(prepared),
         rolled := script.prepared([Delete(16400, old=row1)], "gid two"),
         script.rollback_prepared(rolled),
         streamed := script.streamed(
-            xid + 2, [[Insert(16400, row2, xid + 2)]], end="prepare", gid="g3"
+            xid + 2, [[in_stream(xid + 2), Insert(16400, row2, xid + 2)]], end="prepare", gid="g3"
         ),
         script.commit_prepared(streamed),
     ]
@@ -295,3 +320,335 @@ def test_pg_receivewal_writes_the_segments_sent(
         if slot:
             assert any(u.flush == boundary for u in updates), updates
             assert ws.slots["walrecv"].restart_lsn == boundary
+
+
+# -- a PostgreSQL subscriber ---------------------------------------------------------------
+
+
+class Catalog:
+    """Answers what a subscriber asks its publisher in SQL from a real
+    PostgreSQL's catalog, as that server answers it (types and all)."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.conn = psycopg.connect(server.dsn(), autocommit=True)
+        self.lock = threading.Lock()
+
+    def __call__(self, query: str) -> Result | None:
+        with self.lock:
+            res = self.conn.pgconn.exec_(query.encode())
+        if res.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+            code = res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) or b"XX000"
+            text = res.error_field(psycopg.pq.DiagnosticField.MESSAGE_PRIMARY) or b""
+            raise SqlError(code.decode(), text.decode())
+        columns = [
+            Column((res.fname(i) or b"").decode(), res.ftype(i), res.fsize(i))
+            for i in range(res.nfields)
+        ]
+        rows = [
+            [None if (v := res.get_value(r, c)) is None else v.decode() for c in range(res.nfields)]
+            for r in range(res.ntuples)
+        ]
+        return Result(columns, rows, (res.command_status or b"").decode())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextlib.contextmanager
+def server_log_on_failure(server: PostgresServer) -> Iterator[None]:
+    """Add the end of the server's log to an assertion or timeout inside."""
+    try:
+        yield
+    except (AssertionError, TimeoutError) as exc:
+        raise AssertionError(f"{exc}\n-- {server!r} log:\n{server.log_tail(25)}") from exc
+
+
+@pytest.fixture(scope="module")
+def subscriber() -> Iterator[PostgresServer]:
+    """The PostgreSQL 18 that subscribes (prepared transactions allowed, for
+    two-phase)."""
+    with PostgresServer(18, settings={"max_prepared_transactions": 10}) as server:
+        yield server
+
+
+UNCHANGED = object()  # an unchanged TOASTed value: not sent
+
+
+class Table:
+    """A subscriber table as a publisher describes it, and its rows as
+    pgoutput tuples (text or binary values, from pygwire.types)."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], name: str, identity: ReplicaIdentity, binary: bool
+    ) -> None:
+        self.binary = binary
+        row = conn.execute("select %s::regclass::oid", [name]).fetchone()
+        assert row is not None
+        self.oid: int = row[0]
+        cols = conn.execute(
+            "select attname, atttypid, atttypmod, coalesce(attnum = any(i.indkey), false),"
+            " t.typtype = 'e'"
+            " from pg_attribute a join pg_type t on t.oid = a.atttypid"
+            " left join pg_index i on i.indrelid = a.attrelid and i.indisprimary"
+            " where attrelid = %s and attnum > 0 and not attisdropped order by attnum",
+            [self.oid],
+        ).fetchall()
+        schema, table = name.split(".")
+        full = identity is ReplicaIdentity.FULL
+        # pgoutput flags the replica identity's columns; under FULL, all.
+        self.relation = Relation(
+            self.oid,
+            schema,
+            table,
+            identity,
+            [RelationColumn(n, oid, mod, 1 if key or full else 0) for n, oid, mod, key, _ in cols],
+        )
+        # An enum's text and binary forms are both its label.
+        self.types = [Oid.TEXT if enum else oid for _, oid, _, _, enum in cols]
+        self.keys = [key or full for _, _, _, key, _ in cols]
+
+    def tuple(self, *values: object) -> list[TupleColumn]:
+        out = []
+        for value, oid in zip(values, self.types, strict=True):
+            if value is None:
+                out.append(TupleColumn.null())
+            elif value is UNCHANGED:
+                out.append(TupleColumn.unchanged_toast())
+            elif self.binary:
+                out.append(TupleColumn.binary(encode_value(value, oid, Format.BINARY)))
+            else:
+                out.append(TupleColumn.text(encode_value(value, oid, Format.TEXT)))
+        return out
+
+    def key(self, *values: object) -> list[TupleColumn]:
+        """The old key: the identity's columns, NULL for the others."""
+        it = iter(values)
+        return self.tuple(*(next(it) if k else None for k in self.keys))
+
+    def insert(self, *values: object, xid: int | None = None) -> Insert:
+        return Insert(self.oid, self.tuple(*values), xid)
+
+    def describe(self, xid: int | None = None) -> Relation:
+        rel = self.relation
+        return Relation(
+            rel.relation_id, rel.namespace, rel.name, rel.replica_identity, rel.columns, xid
+        )
+
+
+@pytest.mark.parametrize(
+    ("streaming", "binary"), [("on", False), ("parallel", True)], ids=["text-on", "binary-parallel"]
+)
+def test_postgresql_subscriber_applies_what_pygwire_encodes(
+    subscriber: PostgresServer, streaming: str, binary: bool
+) -> None:
+    case = "binary" if binary else "text"
+    s, pub, sub = f"shop_{case}", f"pub_{case}", f"sub_{case}"
+    catalog = Catalog(subscriber)
+    conn = psycopg.connect(subscriber.dsn(), autocommit=True)
+    try:
+        for sql in (
+            f"create schema {s}",
+            f"create type {s}.mood as enum ('sad', 'ok', 'happy')",
+            f"create table {s}.items (id int primary key, name text not null,"
+            f" price numeric(10,2), tags text[], mood {s}.mood)",
+            f"create table {s}.notes (id int, body text)",
+            f"alter table {s}.notes replica identity full",
+            f"create table {s}.events (id bigint primary key, what text)",
+            # The publication the walsender's catalog answers come from.
+            f"create publication {pub} for table {s}.items, {s}.notes, {s}.events",
+        ):
+            conn.execute(sql)
+        with Walsender(sql=catalog) as ws, server_log_on_failure(subscriber):
+            conn.execute(
+                f"create subscription {sub} connection 'host={ws.host} port={ws.port}"
+                f" user=trust_user dbname=postgres' publication {pub} with (copy_data = false,"
+                f" streaming = {streaming}, binary = {binary}, two_phase = true)"
+            )
+            assert ws.slots[sub].plugin == "pgoutput"
+            assert ws.slots[sub].two_phase
+            resumed_at = run_subscriber_script(
+                ws, conn, s, sub, binary=binary, parallel=streaming == "parallel"
+            )
+            conn.execute(f"drop subscription {sub}")  # drops the slot on the publisher
+            assert sub not in ws.slots
+            assert ws.unanswered == []
+            ws.check()
+
+            # What each of the subscriber's connections asked, SQL aside:
+            # CREATE SUBSCRIPTION's, the apply worker's (twice: it was
+            # restarted), DROP SUBSCRIPTION's.
+            with ws.lock:
+                commands = [(n, q) for n, q in ws.commands if not q.startswith("SELECT")]
+            options = ["proto_version '4'", f"streaming '{streaming}'", "origin 'any'"]
+            options.append(f"publication_names '\"{pub}\"'")
+            options += ["binary 'true'"] if binary else []
+
+            slot_options = "TWO_PHASE, SNAPSHOT 'nothing'"
+
+            def start(lsn: LSN) -> str:
+                return f'START_REPLICATION SLOT "{sub}" LOGICAL {lsn} ({", ".join(options)})'
+
+            assert commands == [
+                (1, f'CREATE_REPLICATION_SLOT "{sub}" LOGICAL pgoutput ({slot_options})'),
+                (2, "IDENTIFY_SYSTEM"),
+                (2, start(LSN(0))),
+                (3, "IDENTIFY_SYSTEM"),
+                (3, start(resumed_at)),
+                (4, f'DROP_REPLICATION_SLOT "{sub}" WAIT'),
+            ]  # fmt: skip
+    finally:
+        conn.close()
+        catalog.close()
+
+
+def run_subscriber_script(
+    ws: Walsender,
+    conn: psycopg.Connection[Any],
+    s: str,
+    sub: str,
+    *,
+    binary: bool,
+    parallel: bool,
+) -> LSN:
+    """Stream the changes, check the subscriber's tables; the LSN the
+    subscriber resumed at after a restart."""
+    items = Table(conn, f"{s}.items", ReplicaIdentity.DEFAULT, binary)
+    notes = Table(conn, f"{s}.notes", ReplicaIdentity.FULL, binary)
+    events = Table(conn, f"{s}.events", ReplicaIdentity.DEFAULT, binary)
+    mood = conn.execute(f"select '{s}.mood'::regtype::oid").fetchone()
+    assert mood is not None
+    script = ScriptBuilder(ws.xlogpos + 0x1000)
+    streamed_xid, aborted_xid, streamed_prepare_xid = script.xid(), script.xid(), script.xid()
+
+    def until_confirmed(txn: Transaction) -> None:
+        ws.wait_for(
+            lambda: ws.slots[sub].confirmed_flush >= txn.end_lsn, TIMEOUT, f"flush {txn.end_lsn}"
+        )
+
+    # Phase 1: plain transactions, streamed ones, and three prepared.
+    first = [
+        script.transaction(
+            [
+                TypeMessage(mood[0], s, "mood"),
+                items.relation,
+                notes.relation,
+                events.relation,
+                items.insert(1, "apple", Decimal("1.50"), ["red", "green"], "happy"),
+                items.insert(2, "pear", None, [], "ok"),
+                items.insert(3, "plum", Decimal("2.00"), None, "sad"),
+                notes.insert(1, "first"),
+                notes.insert(2, "second"),
+                events.insert(1, "created"),
+                events.insert(2, "created"),
+            ]
+        ),
+        script.transaction(
+            [
+                Origin(LSN("1/0"), "upstream"),
+                Update(items.oid, items.tuple(2, "pear", Decimal("0.99"), [], "ok")),
+                Update(
+                    items.oid,
+                    items.tuple(30, "plum", Decimal("2.00"), None, "sad"),
+                    key=items.key(3),
+                ),
+                Delete(items.oid, key=items.key(1)),
+                Update(notes.oid, notes.tuple(1, "first, edited"), old=notes.tuple(1, "first")),
+                Delete(notes.oid, old=notes.tuple(2, "second")),
+            ]
+        ),
+        script.transaction([Truncate([events.oid], TruncateOption.RESTART_IDENTITY)]),
+        script.streamed(
+            streamed_xid,
+            [
+                [
+                    events.describe(streamed_xid),
+                    events.insert(10, "streamed", xid=streamed_xid),
+                    events.insert(11, "streamed", xid=streamed_xid),
+                ],
+                [events.insert(12, "streamed", xid=streamed_xid)],
+            ],
+        ),
+        script.streamed(
+            aborted_xid,
+            [[events.describe(aborted_xid), events.insert(20, "aborted", xid=aborted_xid)]],
+            end="abort",
+            parallel=parallel,
+        ),
+        fig := script.prepared([items.insert(4, "fig", Decimal("3.25"), ["a"], "ok")], "p1"),
+        date := script.prepared([items.insert(5, "date", None, None, None)], "p2"),
+        kiwi := script.streamed(
+            streamed_prepare_xid,
+            [
+                [
+                    # pgoutput describes a relation again inside each streamed
+                    # transaction: a parallel apply worker has its own map.
+                    items.describe(streamed_prepare_xid),
+                    items.insert(6, "kiwi", Decimal("0.50"), None, "sad", xid=streamed_prepare_xid),
+                ]
+            ],
+            end="prepare",
+            gid="p3",
+        ),
+    ]
+    ws.publish(sub, *first)
+    until_confirmed(first[-1])
+    prepared = conn.execute("select count(*) from pg_prepared_xacts").fetchone()
+    assert prepared == (3,)
+    assert conn.execute(f"select id from {s}.items order by id").fetchall() == [(2,), (30,)]
+
+    # Phase 2: settle the prepared transactions, then an update that leaves
+    # a TOASTed column alone.
+    second = [
+        script.commit_prepared(fig),
+        script.rollback_prepared(date),
+        script.commit_prepared(kiwi),
+        script.transaction(
+            [Update(items.oid, items.tuple(2, UNCHANGED, Decimal("1.10"), ["x"], "happy"))]
+        ),
+    ]
+    ws.publish(sub, *second)
+    until_confirmed(second[-1])
+
+    assert conn.execute(
+        f"select id, name, price::text, tags::text, mood::text from {s}.items order by id"
+    ).fetchall() == [
+        (2, "pear", "1.10", "{x}", "happy"),
+        (4, "fig", "3.25", "{a}", "ok"),
+        (6, "kiwi", "0.50", None, "sad"),
+        (30, "plum", "2.00", None, "sad"),
+    ]
+    assert conn.execute(f"select * from {s}.notes").fetchall() == [(1, "first, edited")]
+    assert conn.execute(f"select * from {s}.events order by id").fetchall() == [
+        (10, "streamed"),
+        (11, "streamed"),
+        (12, "streamed"),
+    ]
+    assert conn.execute("select count(*) from pg_prepared_xacts").fetchone() == (0,)
+    # The subscriber keeps the last end LSN it applied as its origin's
+    # progress: where it will ask to resume.
+    remote = conn.execute(
+        "select remote_lsn::text from pg_replication_origin_status s"
+        " join pg_subscription on s.external_id = 'pg_' || pg_subscription.oid"
+        " where subname = %s",
+        [sub],
+    ).fetchone()
+    assert remote == (str(second[-1].end_lsn),)
+    with ws.lock:
+        flushes = [r.update.flush for r in ws.status_updates if r.slot == sub]
+    assert second[-1].end_lsn in flushes
+
+    # Phase 3: the subscriber stops and comes back; the walsender resumes
+    # after what it confirmed (anything sent again would be a duplicate key).
+    conn.execute(f"alter subscription {sub} disable")
+    ws.wait_for(lambda: all(x.done.is_set() for x in ws.sessions), TIMEOUT, "the worker leaving")
+    third = script.transaction([events.insert(13, "after a restart")])
+    ws.publish(sub, third)
+    conn.execute(f"alter subscription {sub} enable")
+    until_confirmed(third)
+    assert conn.execute(f"select id from {s}.events order by id").fetchall() == [
+        (10,),
+        (11,),
+        (12,),
+        (13,),
+    ]
+    return second[-1].end_lsn
