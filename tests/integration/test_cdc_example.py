@@ -194,3 +194,7 @@ def test_cdc_example_prints_each_committed_change(
          "new": {"id": "3", "customer": "Ann", "total": None, "status": "new"}},
     ]  # fmt: skip
     check_transaction(again, last)
+    # And the slot's confirmed position moved on past that transaction too.
+    moved = _one(pg, "select confirmed_flush_lsn::text from pg_replication_slots"
+                     " where slot_name = 'cdc_example'")[0]  # fmt: skip
+    assert LSN(moved) > LSN(again[-1]["commit_lsn"]) > LSN(confirmed)
