@@ -12,7 +12,10 @@ the project's venv):
 4. starts a PostgreSQL 18 (``harness.postgres``) and runs the end-to-end
    fetch with both pygwires, the raw socket (wire limit) and psycopg,
    asyncpg and pg8000 (:mod:`benchmarks.drivers`), alternating too;
-5. prints the tables: medians over rounds of each round's best-of-repeats,
+5. decodes a recorded ``pgoutput`` stream with the current pygwire, on
+   its compiled and pure-Python paths, beside a hand-written ``struct``
+   parser (:mod:`benchmarks.pgoutput`);
+6. prints the tables: medians over rounds of each round's best-of-repeats,
    and speedup = reference time / current time, against the targets.
 
 Absolute times vary from machine to machine and run to run; the ratios,
@@ -86,6 +89,11 @@ COMPILED_TARGETS: dict[str, Target] = {
 #: limit's speed (wire time / pygwire time), and faster than these drivers.
 E2E_WIRE_FRACTION = 0.8
 E2E_BEATS = ("e2e.psycopg", "e2e.asyncpg")
+#: Logical decoding (benchmarks/pgoutput.py): row changes in the stream, and
+#: how many times the hand-written struct parser's changes per second the
+#: compiled pygwire must reach.
+PGOUTPUT_CHANGES = 200_000
+PGOUTPUT_SPEEDUP = 2.0
 #: Replaying a pgbench session: what the one shared model may add to
 #: decode-only time, per framing.
 PROXY_TRACKER_LIMIT = {"c": 0.5, "python": 1.0}
@@ -228,6 +236,8 @@ class Results:
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     proxying: dict[str, Any] = field(default_factory=dict)
     serving: dict[str, Any] = field(default_factory=dict)
+    #: benchmarks.pgoutput's results per path ("compiled", "pure"), one a round.
+    pgoutput: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     framing: str = "unknown"
 
@@ -340,6 +350,18 @@ class Options:
     proxy_seconds: int = 15
     serving: bool = True
     serving_seconds: int = 10
+    pgoutput: bool = True
+
+    @property
+    def micro(self) -> bool:
+        """The codec workloads run (and the reference venv is needed):
+        unless --only names the pgoutput workload alone."""
+        return not self.only or any(not p.startswith("pgoutput") for p in self.only)
+
+    @property
+    def run_pgoutput(self) -> bool:
+        selected = any("pgoutput".startswith(p) or p.startswith("pgoutput") for p in self.only)
+        return self.pgoutput and (not self.only or selected)
 
     def side_env(self, who: str) -> dict[str, str]:
         """Extra environment of one side's subprocesses: with --pure-python
@@ -384,7 +406,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--only",
         nargs="*",
         default=env.get("BENCH_ONLY", "").split(),
-        help="run only micro workloads whose names start with these prefixes",
+        help="run only micro workloads whose names start with these prefixes "
+        "(pgoutput is one; --only pgoutput skips the others and the reference venv)",
     )
     p.add_argument("--no-e2e", action="store_true", help="skip the PostgreSQL workloads")
     p.add_argument(
@@ -408,6 +431,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="pgbench -T against each server, per round (env BENCH_SERVING_SECONDS; default 10)",
     )
     p.add_argument("--no-memory", action="store_true", help="skip the memory workload")
+    p.add_argument("--no-pgoutput", action="store_true", help="skip the pgoutput decoding workload")
     p.add_argument("--json", type=Path, help="also write every measurement to this file")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     p.add_argument(
@@ -435,6 +459,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         proxy_seconds=a.proxy_seconds,
         serving=not a.no_serving,
         serving_seconds=a.serving_seconds,
+        pgoutput=not a.no_pgoutput,
     )
 
 
@@ -611,13 +636,39 @@ def report_serving(results: Results, out: list[str]) -> None:
     out.append(table(["workload", "pygwire SQLite", "PostgreSQL 18", "ratio"], rows, "lrrr"))
 
 
+def run_pgoutput(opts: Options, results: Results) -> None:
+    """Record a pgoutput stream with pygwire's encoders, then decode it on
+    both paths of the current pygwire, each beside the struct parser."""
+    from benchmarks import pgoutput  # noqa: PLC0415
+
+    changes = max(1_000, round(PGOUTPUT_CHANGES * opts.scale))
+    with tempfile.TemporaryDirectory(prefix="pygwire-pgoutput-") as tmp:
+        path = Path(tmp) / "pgoutput.bin"
+        print(f"pgoutput: generating a stream of {changes:,} changes", file=sys.stderr)
+        pgoutput.save(pgoutput.generate(changes), path)
+        cmd = [sys.executable, "-m", "benchmarks.pgoutput", "decode", "--file", str(path)]
+        cmd += ["--repeats", str(opts.repeats)]
+        paths = {"compiled": {}, "pure": {"PYGWIRE_PURE_PYTHON": "1"}}
+        for r in range(opts.rounds):
+            for name in alternate(r, list(paths)):
+                print(f"round {r + 1}/{opts.rounds}: pgoutput, {name}", file=sys.stderr)
+
+                def one(n: str = name) -> None:
+                    payload = run_json(cmd, env=paths[n])
+                    results.pgoutput.setdefault(n, []).append(payload)
+                    if n == "compiled":
+                        results.implementations.setdefault("current", payload["about"])
+
+                attempt(results, f"pgoutput {name} round {r + 1}", one)
+
+
 # -- report ----------------------------------------------------------------------------
 
 
 def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
     """Print every table; True if every target was met."""
-    expected = expected_checks(manifest)
-    labels = descriptions(manifest)
+    expected = expected_checks(manifest) if manifest else {}
+    labels = descriptions(manifest) if manifest else {}
     compiled = results.framing == "c"
     targets = {**TARGETS, **COMPILED_TARGETS} if compiled else TARGETS
     all_met = True
@@ -627,8 +678,12 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
     out.append(
         f"current:   pygwire {cur_impl.get('version', '?')} ({cur_impl.get('file', '?')}), "
         f"framing: {results.framing}\n"
-        f"reference: pygwire {ref_impl.get('version', '?')} ({ref_impl.get('file', '?')})\n"
-        f"python {cur_impl.get('python', '?')}, {os.cpu_count()} CPUs; {opts.rounds} rounds "
+        + (
+            f"reference: pygwire {ref_impl.get('version', '?')} ({ref_impl.get('file', '?')})\n"
+            if ref_impl
+            else "reference: not run (no codec workload selected)\n"
+        )
+        + f"python {cur_impl.get('python', '?')}, {os.cpu_count()} CPUs; {opts.rounds} rounds "
         f"alternating, each the best of {opts.repeats} (end to end: {opts.e2e_repeats}); "
         f"medians of the rounds; speedup = reference / current"
         + (f"; input scale {opts.scale}" if opts.scale != 1 else "")
@@ -695,7 +750,7 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
         )
 
     # RowDescription linearity.
-    rd_sizes = sorted(int(n) for n in manifest["row_description"])
+    rd_sizes = sorted(int(n) for n in manifest["row_description"]) if manifest else []
     lin_rows: list[list[str]] = []
     per_field: dict[str, dict[int, float]] = {"current": {}, "reference": {}}
     for nfields in rd_sizes:
@@ -832,6 +887,8 @@ def report(opts: Options, manifest: dict[str, Any], results: Results) -> bool:
 
     if results.proxying.get("replay"):
         all_met &= report_proxying(opts, results, compiled, out)
+    if results.pgoutput:
+        all_met &= report_pgoutput(results, out)
 
     if results.serving.get("tps"):
         report_serving(results, out)
@@ -914,20 +971,77 @@ def report_proxying(opts: Options, results: Results, compiled: bool, out: list[s
         )
         out.append(table(["proxy", "tps", "of forwarding", "target"], rows, "lrrl"))
     return bool(met)
+    return bool(met)
+
+
+def report_pgoutput(results: Results, out: list[str]) -> bool:
+    """The pgoutput table; True if its target was met (or the compiled path
+    was not there to meet it) and every decoder agreed."""
+    runs = results.pgoutput
+    first = next(r for rs in runs.values() for r in rs)
+    changes = first["changes"]
+    ok = True
+    rows = []
+
+    def rate(seconds: float) -> str:
+        return f"{changes / seconds:,.0f}"
+
+    struct_times: list[float] = []
+    for name, label in (("compiled", "pygwire LogicalStream, compiled"),
+                        ("pure", "pygwire LogicalStream, pure Python")):  # fmt: skip
+        rs = runs.get(name, [])
+        if not rs:
+            continue
+        impl = rs[0]["implementation"]
+        times = [r["seconds"]["pygwire"] for r in rs]
+        struct_times += [r["seconds"]["by_hand"] for r in rs]
+        t = statistics.median(times)
+        note = "" if all(r["same"] for r in rs) else "WRONG: differs from the struct parser"
+        ok &= not note
+        rows.append([f"{label} ({impl})", ms(t), rate(t), note])
+    if struct_times:
+        t = statistics.median(struct_times)
+        rows.append(["hand-written struct parser", ms(t), rate(t), ""])
+    out.append(
+        f"\npgoutput: {changes:,} row changes in {first['payloads']:,} XLogData payloads "
+        f"({first['bytes'] / MIB:,.1f} MiB, built with pygwire's encoders), each decoded to "
+        "(operation, schema, table, old, new, xid, LSN)"
+    )
+    out.append(table(["decoder", "ms", "changes/s", "note"], rows, "lrrl"))
+    compiled_runs = [r for r in runs.get("compiled", []) if r["implementation"] == "c"]
+    if compiled_runs:
+        # Within each process the two decoders alternate: ratios per round.
+        ratios = [r["seconds"]["by_hand"] / r["seconds"]["pygwire"] for r in compiled_runs]
+        ratio = statistics.median(ratios)
+        met = ratio >= PGOUTPUT_SPEEDUP
+        ok &= met
+        out.append(
+            f"  target (compiled): >= {PGOUTPUT_SPEEDUP:g}x the struct parser's changes/s: "
+            f"{ratio:.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}x), "
+            f"{'pass' if met else 'FAIL'}"
+        )
+    else:
+        out.append("  target (compiled): not measured, the compiled path is not built")
+    return ok
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
     started = time.perf_counter()
-    pythons = {"current": Path(sys.executable), "reference": ensure_ref_venv()}
+    pythons = {"current": Path(sys.executable)}
     results = Results(framing=framing_of(pythons["current"], opts.side_env("current")))
-    with tempfile.TemporaryDirectory(prefix="pygwire-bench-") as tmp:
-        data = Path(tmp)
-        print(f"preparing inputs in {data} ...", file=sys.stderr)
-        manifest = prepare(data, Sizes().scaled(opts.scale))
-        run_micro(opts, pythons, data, results)
-        if opts.memory:
-            run_memory(opts, pythons, data, results)
+    manifest: dict[str, Any] = {}
+    if opts.micro:
+        pythons["reference"] = ensure_ref_venv()
+        with tempfile.TemporaryDirectory(prefix="pygwire-bench-") as tmp:
+            data = Path(tmp)
+            print(f"preparing inputs in {data} ...", file=sys.stderr)
+            manifest = prepare(data, Sizes().scaled(opts.scale))
+            run_micro(opts, pythons, data, results)
+            if opts.memory:
+                run_memory(opts, pythons, data, results)
+    if opts.run_pgoutput:
+        run_pgoutput(opts, results)
     if opts.e2e:
         run_e2e(opts, pythons, results)
     if opts.proxy:
@@ -950,6 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "memory": results.memory,
                     "proxying": results.proxying,
                     "serving": results.serving,
+                    "pgoutput": results.pgoutput,
                     "errors": results.errors,
                     "manifest": manifest,
                 },

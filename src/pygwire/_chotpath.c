@@ -51,6 +51,8 @@ typedef struct {
     PyTypeObject *RowParserType; /* what data_row_parser() returns */
     PyTypeObject *RowColumnsType; /* what data_row_columns() returns */
     PyTypeObject *RowEncoderType; /* what data_row_to_wire() returns */
+    PyTypeObject *RowMakerType;   /* what pgoutput_row_maker() returns */
+    PyTypeObject *BoundaryMakerType; /* what pgoutput_boundary_maker() returns */
     Py_ssize_t max_message_length;
 } State;
 
@@ -1920,6 +1922,667 @@ error:
     return NULL;
 }
 
+/* -- pgoutput_row_maker ---------------------------------------------------- */
+
+/* The class cls, checked as _check_slots checks it, and its slot offsets. */
+static int
+slotted_class(const char *fname, PyObject *cls, const char *const *names, int n,
+              Py_ssize_t *offsets)
+{
+    int i;
+
+    if (!PyType_Check(cls)) {
+        PyErr_Format(PyExc_TypeError, "%s() needs a class, not %.100s", fname,
+                     Py_TYPE(cls)->tp_name);
+        return -1;
+    }
+    if (((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new) {
+        PyObject *name = PyType_GetName((PyTypeObject *)cls);
+
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s(): %U defines __new__", fname, name);
+            Py_DECREF(name);
+        }
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        offsets[i] = slot_offset(fname, (PyTypeObject *)cls, names[i]);
+        if (offsets[i] < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/* int.__new__(type, value) for an int subclass, as the Python code does. */
+static PyObject *
+new_int_of(PyTypeObject *type, PyObject *value)
+{
+    PyObject *args, *result;
+
+    if (value == NULL) {
+        return NULL;
+    }
+    args = PyTuple_Pack(1, value);
+    Py_DECREF(value);
+    if (args == NULL) {
+        return NULL;
+    }
+    result = PyLong_Type.tp_new(type, args, NULL);
+    Py_DECREF(args);
+    return result;
+}
+
+static inline uint64_t
+be_u64(const unsigned char *p)
+{
+    return ((uint64_t)be_u32(p) << 32) | be_u32(p + 4);
+}
+
+static inline int64_t
+be_i64(const unsigned char *p)
+{
+    uint64_t u = be_u64(p);
+    return u <= 0x7FFFFFFFFFFFFFFFull ? (int64_t)u : -(int64_t)(~u) - 1;
+}
+
+
+/*
+ * A logical stream's Insert, Update and Delete, read straight from the
+ * XLogData payload into a RowChange (whose slots are filled here, as the
+ * DataRow parser fills a row's).  Anything doubtful returns None, and the
+ * strict Python decoder decides; see pgoutput_row_maker in _hotpath.py.
+ */
+
+enum {
+    CH_KIND,
+    CH_RELATION,
+    CH_NEW,
+    CH_OLD,
+    CH_OLD_IS_KEY,
+    CH_XID,
+    CH_LSN,
+    CH_MESSAGE,
+    CH_PAYLOAD,
+    CH_CONTEXT,
+    CH_SLOTS
+};
+
+static const char *const change_slot_names[CH_SLOTS] = {
+    "kind", "relation", "new", "old", "old_is_key", "xid", "lsn", "_message", "_payload",
+    "_context"};
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    PyTypeObject *lsn;
+    PyObject *kinds[3]; /* insert, update, delete */
+    PyObject *unchanged;
+    Py_ssize_t offsets[CH_SLOTS];
+    vectorcallfunc vectorcall;
+} RowMaker;
+
+static int
+row_maker_traverse(RowMaker *m, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(m));
+    Py_VISIT(m->cls);
+    Py_VISIT(m->lsn);
+    Py_VISIT(m->kinds[0]);
+    Py_VISIT(m->kinds[1]);
+    Py_VISIT(m->kinds[2]);
+    Py_VISIT(m->unchanged);
+    return 0;
+}
+
+static int
+row_maker_clear(RowMaker *m)
+{
+    Py_CLEAR(m->cls);
+    Py_CLEAR(m->lsn);
+    Py_CLEAR(m->kinds[0]);
+    Py_CLEAR(m->kinds[1]);
+    Py_CLEAR(m->kinds[2]);
+    Py_CLEAR(m->unchanged);
+    return 0;
+}
+
+static void
+row_maker_dealloc(RowMaker *m)
+{
+    PyTypeObject *type = Py_TYPE(m);
+
+    PyObject_GC_UnTrack(m);
+    row_maker_clear(m);
+    type->tp_free(m);
+    Py_DECREF(type);
+}
+
+static PyMemberDef row_maker_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RowMaker, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+#define TUPLE_DOUBT 1 /* the tuple is not one the fast path takes: None */
+
+/*
+ * The TupleData at data[*pos:end] as {name: value} in *out (with keys, only
+ * the key's columns); *pos moves to its end.  0 on success, TUPLE_DOUBT,
+ * or -1 with an exception (memory).
+ */
+static int
+read_tuple_values(RowMaker *m, const unsigned char *data, Py_ssize_t *pos, Py_ssize_t end,
+                  PyObject *names, PyObject *keys, int key_only, PyObject *template,
+                  PyObject **out)
+{
+    Py_ssize_t p = *pos, i, count;
+    PyObject *values;
+
+    if (end - p < 2) {
+        return TUPLE_DOUBT;
+    }
+    count = be_u16(data + p);
+    if (count != PyTuple_GET_SIZE(names)) {
+        return TUPLE_DOUBT;
+    }
+    p += 2;
+    values = PyDict_Copy(template);
+    if (values == NULL) {
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        unsigned char kind;
+        int wanted = 1;
+        PyObject *value;
+
+        if (p >= end) {
+            goto doubt;
+        }
+        kind = data[p++];
+        if (key_only) {
+            wanted = PyObject_IsTrue(PyTuple_GET_ITEM(keys, i));
+            if (wanted < 0) {
+                goto error;
+            }
+        }
+        if (kind == 't' || kind == 'b') {
+            int32_t n;
+
+            if (end - p < 4) {
+                goto doubt;
+            }
+            n = be_i32(data + p);
+            p += 4;
+            if (n < 0 || n > end - p) {
+                goto doubt;
+            }
+            if (kind == 't' && memchr(data + p, 0, (size_t)n) != NULL) {
+                goto doubt; /* the strict reader refuses a NUL in text */
+            }
+            if (!wanted) {
+                p += n; /* not part of the key: read over, not decoded */
+                continue;
+            }
+            if (kind == 't') {
+                value = PyUnicode_DecodeUTF8((const char *)data + p, n, NULL);
+                if (value == NULL) {
+                    if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                        PyErr_Clear();
+                        goto doubt;
+                    }
+                    goto error;
+                }
+            }
+            else {
+                value = PyBytes_FromStringAndSize((const char *)data + p, n);
+                if (value == NULL) {
+                    goto error;
+                }
+            }
+            p += n;
+        }
+        else if (kind == 'n') {
+            value = Py_NewRef(Py_None);
+        }
+        else if (kind == 'u') {
+            value = Py_NewRef(m->unchanged);
+        }
+        else {
+            goto doubt;
+        }
+        if (wanted) {
+            int rc = PyDict_SetItem(values, PyTuple_GET_ITEM(names, i), value);
+
+            Py_DECREF(value);
+            if (rc < 0) {
+                goto error;
+            }
+        }
+        else {
+            Py_DECREF(value);
+        }
+    }
+    *pos = p;
+    *out = values;
+    return 0;
+
+doubt:
+    Py_DECREF(values);
+    return TUPLE_DOUBT;
+error:
+    Py_DECREF(values);
+    return -1;
+}
+
+static const char *const row_maker_names[] = {"buf", "rows"};
+
+static PyObject *
+row_maker_call(RowMaker *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *a[2], *rows, *relations, *key, *entry, *names, *keys, *kind;
+    PyObject *xid, *old = NULL, *new = NULL, *change, *values[CH_SLOTS];
+    const unsigned char *data;
+    Py_ssize_t size, pos = 26;
+    unsigned char tag, marker;
+    int in_stream, old_is_key = 0, rc, i;
+
+    if (parse_args("make", args, PyVectorcall_NARGS(nargsf), kwnames, row_maker_names, 2, 2, a) <
+        0) {
+        return NULL;
+    }
+    rows = a[1];
+    if (!PyTuple_CheckExact(rows) || PyTuple_GET_SIZE(rows) != 4 ||
+        !PyDict_Check(PyTuple_GET_ITEM(rows, 0))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "make() needs rows = (relations dict, xid, in_stream, context)");
+        return NULL;
+    }
+    relations = PyTuple_GET_ITEM(rows, 0);
+    in_stream = PyObject_IsTrue(PyTuple_GET_ITEM(rows, 2));
+    if (in_stream < 0) {
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(a[0])) {
+        Py_RETURN_NONE;
+    }
+    data = (const unsigned char *)PyBytes_AS_STRING(a[0]);
+    size = PyBytes_GET_SIZE(a[0]);
+    if (size < 31 || data[0] != 'w') {
+        Py_RETURN_NONE;
+    }
+    tag = data[25];
+    if (tag != 'I' && tag != 'U' && tag != 'D') {
+        Py_RETURN_NONE;
+    }
+    xid = PyTuple_GET_ITEM(rows, 1);
+    if (in_stream) {
+        if (size < 35) {
+            Py_RETURN_NONE;
+        }
+        xid = PyLong_FromUnsignedLong(be_u32(data + 26));
+        if (xid == NULL) {
+            return NULL;
+        }
+        pos = 30;
+    }
+    else {
+        Py_INCREF(xid);
+    }
+    key = PyLong_FromUnsignedLong(be_u32(data + pos));
+    if (key == NULL) {
+        goto error;
+    }
+    entry = PyDict_GetItemWithError(relations, key); /* borrowed */
+    Py_DECREF(key);
+    if (entry == NULL) {
+        if (PyErr_Occurred()) {
+            goto error;
+        }
+        goto none;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 5 ||
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(entry, 1)) ||
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(entry, 2)) ||
+        PyTuple_GET_SIZE(PyTuple_GET_ITEM(entry, 1)) !=
+            PyTuple_GET_SIZE(PyTuple_GET_ITEM(entry, 2)) ||
+        !PyDict_Check(PyTuple_GET_ITEM(entry, 3)) || !PyDict_Check(PyTuple_GET_ITEM(entry, 4))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "make(): a relation entry is relation_entry()'s (relation, names, "
+                        "key flags, row template, key template)");
+        goto error;
+    }
+    Py_INCREF(entry); /* the dict may change under calls into Python */
+    names = PyTuple_GET_ITEM(entry, 1);
+    keys = PyTuple_GET_ITEM(entry, 2);
+    marker = data[pos + 4];
+    pos += 5;
+    if (tag == 'I') {
+        if (marker != 'N') {
+            goto none_entry;
+        }
+        kind = m->kinds[0];
+    }
+    else {
+        kind = m->kinds[tag == 'U' ? 1 : 2];
+        if (marker == 'K' || marker == 'O') {
+            old_is_key = marker == 'K';
+            rc = read_tuple_values(m, data, &pos, size, names, keys, old_is_key,
+                                   PyTuple_GET_ITEM(entry, old_is_key ? 4 : 3), &old);
+            if (rc != 0) {
+                goto fail_entry;
+            }
+            if (tag == 'U') {
+                if (pos >= size || data[pos] != 'N') {
+                    rc = TUPLE_DOUBT;
+                    goto fail_entry;
+                }
+                pos++;
+            }
+        }
+        else if (tag == 'D' || marker != 'N') {
+            goto none_entry;
+        }
+    }
+    if (tag != 'D') {
+        rc = read_tuple_values(m, data, &pos, size, names, keys, 0, PyTuple_GET_ITEM(entry, 3),
+                               &new);
+        if (rc != 0) {
+            goto fail_entry;
+        }
+    }
+    if (pos != size) {
+        rc = TUPLE_DOUBT;
+        goto fail_entry;
+    }
+    change = m->cls->tp_alloc(m->cls, 0);
+    if (change == NULL) {
+        rc = -1;
+        goto fail_entry;
+    }
+    values[CH_LSN] = new_int_of(m->lsn, PyLong_FromUnsignedLongLong(be_u64(data + 1)));
+    if (values[CH_LSN] == NULL) {
+        Py_DECREF(change);
+        rc = -1;
+        goto fail_entry;
+    }
+    values[CH_KIND] = Py_NewRef(kind);
+    values[CH_RELATION] = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
+    values[CH_NEW] = new != NULL ? new : Py_NewRef(Py_None);
+    values[CH_OLD] = old != NULL ? old : Py_NewRef(Py_None);
+    values[CH_OLD_IS_KEY] = PyBool_FromLong(old_is_key);
+    values[CH_XID] = xid;
+    values[CH_MESSAGE] = Py_NewRef(Py_None);
+    values[CH_PAYLOAD] = Py_NewRef(a[0]);
+    values[CH_CONTEXT] = Py_NewRef(PyTuple_GET_ITEM(rows, 3));
+    for (i = 0; i < CH_SLOTS; i++) {
+        PyObject **slot = (PyObject **)((char *)change + m->offsets[i]);
+
+        Py_XSETREF(*slot, values[i]);
+    }
+    Py_DECREF(entry);
+    return change;
+
+fail_entry:
+    Py_DECREF(entry);
+    Py_XDECREF(old);
+    Py_XDECREF(new);
+    Py_DECREF(xid);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+none_entry:
+    Py_DECREF(entry);
+none:
+    Py_DECREF(xid);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(xid);
+    return NULL;
+}
+
+static PyType_Slot row_maker_slots[] = {
+    {Py_tp_dealloc, row_maker_dealloc},
+    {Py_tp_traverse, row_maker_traverse},
+    {Py_tp_clear, row_maker_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, row_maker_members},
+    {0, NULL},
+};
+
+static PyType_Spec row_maker_spec = {
+    .name = "pygwire._chotpath.RowMaker",
+    .basicsize = sizeof(RowMaker),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
+    .slots = row_maker_slots,
+};
+
+static const char *const row_maker_args[] = {"cls", "lsn", "kinds", "unchanged"};
+
+static PyObject *
+pgoutput_row_maker(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[4], *kinds;
+    PyTypeObject *cls;
+    RowMaker *m;
+    Py_ssize_t offsets[CH_SLOTS];
+    int i;
+
+    if (parse_args("pgoutput_row_maker", args, nargs, kwnames, row_maker_args, 4, 4, a) < 0 ||
+        slotted_class("pgoutput_row_maker", a[0], change_slot_names, CH_SLOTS, offsets) < 0) {
+        return NULL;
+    }
+    cls = (PyTypeObject *)a[0];
+    if (!PyType_Check(a[1]) || !PyType_IsSubtype((PyTypeObject *)a[1], &PyLong_Type)) {
+        PyErr_SetString(PyExc_TypeError, "pgoutput_row_maker(): lsn must be a subclass of int");
+        return NULL;
+    }
+    kinds = PySequence_Tuple(a[2]);
+    if (kinds == NULL) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(kinds) != 3) {
+        Py_DECREF(kinds);
+        PyErr_SetString(PyExc_ValueError,
+                        "pgoutput_row_maker(): kinds are three: insert, update, delete");
+        return NULL;
+    }
+    m = PyObject_GC_New(RowMaker, get_state(module)->RowMakerType);
+    if (m == NULL) {
+        Py_DECREF(kinds);
+        return NULL;
+    }
+    m->cls = (PyTypeObject *)Py_NewRef(cls);
+    m->lsn = (PyTypeObject *)Py_NewRef(a[1]);
+    for (i = 0; i < 3; i++) {
+        m->kinds[i] = Py_NewRef(PyTuple_GET_ITEM(kinds, i));
+    }
+    Py_DECREF(kinds);
+    m->unchanged = Py_NewRef(a[3]);
+    memcpy(m->offsets, offsets, sizeof(offsets));
+    m->vectorcall = (vectorcallfunc)row_maker_call;
+    PyObject_GC_Track(m);
+    return (PyObject *)m;
+}
+
+/* -- pgoutput_boundary_maker ---------------------------------------------- */
+
+/* Begin and Commit, read into their classes' slots (see _hotpath.py). */
+
+static const char *const begin_slot_names[3] = {"final_lsn", "commit_time", "xid"};
+static const char *const commit_slot_names[4] = {"commit_lsn", "end_lsn", "commit_time",
+                                                  "flags"};
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *begin;
+    PyTypeObject *commit;
+    PyTypeObject *lsn;
+    PyTypeObject *timestamp;
+    Py_ssize_t begin_offsets[3];
+    Py_ssize_t commit_offsets[4];
+    vectorcallfunc vectorcall;
+} BoundaryMaker;
+
+static int
+boundary_maker_traverse(BoundaryMaker *m, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(m));
+    Py_VISIT(m->begin);
+    Py_VISIT(m->commit);
+    Py_VISIT(m->lsn);
+    Py_VISIT(m->timestamp);
+    return 0;
+}
+
+static int
+boundary_maker_clear(BoundaryMaker *m)
+{
+    Py_CLEAR(m->begin);
+    Py_CLEAR(m->commit);
+    Py_CLEAR(m->lsn);
+    Py_CLEAR(m->timestamp);
+    return 0;
+}
+
+static void
+boundary_maker_dealloc(BoundaryMaker *m)
+{
+    PyTypeObject *type = Py_TYPE(m);
+
+    PyObject_GC_UnTrack(m);
+    boundary_maker_clear(m);
+    type->tp_free(m);
+    Py_DECREF(type);
+}
+
+static PyMemberDef boundary_maker_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(BoundaryMaker, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* An object of cls with its n slots (at offsets) set to the n new references
+ * in values; every reference is consumed, NULL ones mean failure. */
+static PyObject *
+fill_slots(PyTypeObject *cls, const Py_ssize_t *offsets, PyObject **values, int n)
+{
+    PyObject *obj = NULL;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (values[i] == NULL) {
+            goto done;
+        }
+    }
+    obj = cls->tp_alloc(cls, 0);
+    if (obj == NULL) {
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject **slot = (PyObject **)((char *)obj + offsets[i]);
+
+        Py_XSETREF(*slot, values[i]);
+        values[i] = NULL;
+    }
+done:
+    for (i = 0; i < n; i++) {
+        Py_XDECREF(values[i]);
+    }
+    return obj;
+}
+
+static const char *const boundary_maker_names[] = {"buf"};
+
+static PyObject *
+boundary_maker_call(BoundaryMaker *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *a[1], *values[4];
+    const unsigned char *data;
+    Py_ssize_t size;
+
+    if (parse_args("make", args, PyVectorcall_NARGS(nargsf), kwnames, boundary_maker_names, 1, 1,
+                   a) < 0) {
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(a[0])) {
+        Py_RETURN_NONE;
+    }
+    data = (const unsigned char *)PyBytes_AS_STRING(a[0]);
+    size = PyBytes_GET_SIZE(a[0]);
+    if (size == 25 + 1 + 20 && data[0] == 'w' && data[25] == 'B') {
+        values[0] = new_int_of(m->lsn, PyLong_FromUnsignedLongLong(be_u64(data + 26)));
+        values[1] = new_int_of(m->timestamp, PyLong_FromLongLong(be_i64(data + 34)));
+        values[2] = PyLong_FromUnsignedLong(be_u32(data + 42));
+        return fill_slots(m->begin, m->begin_offsets, values, 3);
+    }
+    if (size == 25 + 1 + 25 && data[0] == 'w' && data[25] == 'C') {
+        values[0] = new_int_of(m->lsn, PyLong_FromUnsignedLongLong(be_u64(data + 27)));
+        values[1] = new_int_of(m->lsn, PyLong_FromUnsignedLongLong(be_u64(data + 35)));
+        values[2] = new_int_of(m->timestamp, PyLong_FromLongLong(be_i64(data + 43)));
+        values[3] = PyLong_FromLong((signed char)data[26]);
+        return fill_slots(m->commit, m->commit_offsets, values, 4);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyType_Slot boundary_maker_slots[] = {
+    {Py_tp_dealloc, boundary_maker_dealloc},
+    {Py_tp_traverse, boundary_maker_traverse},
+    {Py_tp_clear, boundary_maker_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, boundary_maker_members},
+    {0, NULL},
+};
+
+static PyType_Spec boundary_maker_spec = {
+    .name = "pygwire._chotpath.BoundaryMaker",
+    .basicsize = sizeof(BoundaryMaker),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
+    .slots = boundary_maker_slots,
+};
+
+static const char *const boundary_maker_args[] = {"begin", "commit", "lsn", "timestamp"};
+
+static PyObject *
+pgoutput_boundary_maker(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames)
+{
+    const char *fname = "pgoutput_boundary_maker";
+    PyObject *a[4];
+    BoundaryMaker *m;
+    Py_ssize_t begin_offsets[3], commit_offsets[4];
+    int i;
+
+    if (parse_args(fname, args, nargs, kwnames, boundary_maker_args, 4, 4, a) < 0 ||
+        slotted_class(fname, a[0], begin_slot_names, 3, begin_offsets) < 0 ||
+        slotted_class(fname, a[1], commit_slot_names, 4, commit_offsets) < 0) {
+        return NULL;
+    }
+    for (i = 2; i < 4; i++) {
+        if (!PyType_Check(a[i]) || !PyType_IsSubtype((PyTypeObject *)a[i], &PyLong_Type)) {
+            PyErr_Format(PyExc_TypeError, "%s(): %s must be a subclass of int", fname,
+                         boundary_maker_args[i]);
+            return NULL;
+        }
+    }
+    m = PyObject_GC_New(BoundaryMaker, get_state(module)->BoundaryMakerType);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->begin = (PyTypeObject *)Py_NewRef(a[0]);
+    m->commit = (PyTypeObject *)Py_NewRef(a[1]);
+    m->lsn = (PyTypeObject *)Py_NewRef(a[2]);
+    m->timestamp = (PyTypeObject *)Py_NewRef(a[3]);
+    memcpy(m->begin_offsets, begin_offsets, sizeof(begin_offsets));
+    memcpy(m->commit_offsets, commit_offsets, sizeof(commit_offsets));
+    m->vectorcall = (vectorcallfunc)boundary_maker_call;
+    PyObject_GC_Track(m);
+    return (PyObject *)m;
+}
+
 /* -- module --------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -1943,6 +2606,14 @@ static PyMethodDef methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "cstring_payload(buf, start, end)\n--\n\n"
      "The text of a payload that is exactly one UTF-8 C string, or None."},
+    {"pgoutput_boundary_maker", (PyCFunction)(void (*)(void))pgoutput_boundary_maker,
+     METH_FASTCALL | METH_KEYWORDS,
+     "pgoutput_boundary_maker(begin, commit, lsn, timestamp)\n--\n\n"
+     "The fast path of a logical stream's Begin and Commit."},
+    {"pgoutput_row_maker", (PyCFunction)(void (*)(void))pgoutput_row_maker,
+     METH_FASTCALL | METH_KEYWORDS,
+     "pgoutput_row_maker(cls, lsn, kinds, unchanged)\n--\n\n"
+     "The fast path of a logical stream's Insert, Update and Delete."},
     {"row_description_fields", (PyCFunction)(void (*)(void))row_description_fields,
      METH_FASTCALL | METH_KEYWORDS,
      "row_description_fields(buf, start, end, make)\n--\n\n"
@@ -1962,6 +2633,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->RowParserType);
     Py_VISIT(st->RowColumnsType);
     Py_VISIT(st->RowEncoderType);
+    Py_VISIT(st->RowMakerType);
+    Py_VISIT(st->BoundaryMakerType);
     return 0;
 }
 
@@ -1980,6 +2653,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->RowParserType);
     Py_CLEAR(st->RowColumnsType);
     Py_CLEAR(st->RowEncoderType);
+    Py_CLEAR(st->RowMakerType);
+    Py_CLEAR(st->BoundaryMakerType);
     return 0;
 }
 
@@ -2037,8 +2712,12 @@ module_exec(PyObject *module)
         (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_columns_spec, NULL);
     st->RowEncoderType =
         (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_encoder_spec, NULL);
+    st->RowMakerType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_maker_spec, NULL);
+    st->BoundaryMakerType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &boundary_maker_spec, NULL);
     if (st->DrainType == NULL || st->RowParserType == NULL || st->RowColumnsType == NULL ||
-        st->RowEncoderType == NULL) {
+        st->RowEncoderType == NULL || st->RowMakerType == NULL ||
+        st->BoundaryMakerType == NULL) {
         return -1;
     }
     return 0;

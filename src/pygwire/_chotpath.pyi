@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 # The compiled MessageQueue has the methods of the Python one.
-from ._hotpath import FrameBuffer, Parser
+from ._hotpath import BoundaryMaker, FrameBuffer, Parser, RowMaker
 from ._hotpath import FrameBufferCore as FrameBufferCore
 from ._hotpath import MessageQueue as MessageQueue
 
@@ -34,3 +34,9 @@ def cstring_payload(buf: bytes, start: int, end: int) -> str | None: ...
 def row_description_fields(
     buf: bytes, start: int, end: int, make: type[Any]
 ) -> list[Any] | None: ...
+def pgoutput_row_maker(
+    cls: type[Any], lsn: type[int], kinds: Sequence[Any], unchanged: object
+) -> RowMaker: ...
+def pgoutput_boundary_maker(
+    begin: type[Any], commit: type[Any], lsn: type[int], timestamp: type[int]
+) -> BoundaryMaker: ...

@@ -52,11 +52,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STOP_BAD_FRAME",
+    "BoundaryMaker",
+    "ChangeSlots",
     "FrameBuffer",
     "FrameBufferCore",
     "RowSlots",
     "MessageQueue",
     "Parser",
+    "RelationEntry",
+    "RowMaker",
+    "RowState",
     "IMPLEMENTATION",
     "cstring_payload",
     "data_row_columns",
@@ -66,6 +71,9 @@ __all__ = [
     "drain",
     "implementation",
     "length_error",
+    "pgoutput_boundary_maker",
+    "pgoutput_row_maker",
+    "relation_entry",
     "read_row_description",
     "row_description_fields",
     "split_data_row",
@@ -586,6 +594,266 @@ def read_row_description(r: Reader, make: type[tuple[Any, ...]]) -> list[Any]:
     return out
 
 
+# -- pgoutput row changes ------------------------------------------------------
+
+
+class ChangeSlots:
+    """The storage of a row change :func:`pgoutput_row_maker` makes
+    (``pygwire.replication.RowChange`` derives from it): the public
+    fields, and ``_payload`` / ``_context``, the XLogData payload and the
+    pgoutput context it came with, kept so that the Insert, Update or
+    Delete message is only decoded if ``message`` is read (``_message``
+    caches it)."""
+
+    __slots__ = (
+        "kind",
+        "relation",
+        "new",
+        "old",
+        "old_is_key",
+        "xid",
+        "lsn",
+        "_message",
+        "_payload",
+        "_context",
+    )
+
+
+#: What :func:`pgoutput_row_maker`'s function needs of a Relation message,
+#: per relation id: see :func:`relation_entry`.
+RelationEntry = tuple[Any, tuple[str, ...], tuple[bool, ...], dict[str, Any], dict[str, Any]]
+#: What a stream's row changes are read with: ``(relations, xid,
+#: in_stream, context)``, see :func:`pgoutput_row_maker`.
+RowState = tuple[dict[int, RelationEntry], Any, bool, Any]
+#: What :func:`pgoutput_row_maker` returns: ``make(buf, rows)``.
+RowMaker = Callable[[object, RowState], Any]
+
+_XLOGDATA = 0x77  # 'w'
+_T, _B, _N, _U = 0x74, 0x62, 0x6E, 0x75  # column kinds t, b, n, u
+_INSERT, _UPDATE, _DELETE = 0x49, 0x55, 0x44
+_NEW, _KEY, _OLD = 0x4E, 0x4B, 0x4F
+_CHANGES = frozenset((_INSERT, _UPDATE, _DELETE))
+_BEFORE = frozenset((_KEY, _OLD))
+_U64 = struct.Struct("!Q")
+
+
+def _check_slots(fname: str, cls: type[Any], names: Sequence[str]) -> None:
+    if not isinstance(cls, type):
+        raise TypeError(f"{fname}() needs a class, not {type(cls).__name__}")
+    if getattr(cls, "__new__", None) is not object.__new__:
+        raise TypeError(f"{fname}(): {cls.__name__} defines __new__")
+    for name in names:
+        if not isinstance(getattr(cls, name, None), MemberDescriptorType):
+            raise TypeError(f"{fname}(): {cls.__name__} has no slot {name}")
+
+
+def relation_entry(relation: Any, names: Sequence[str], keys: Sequence[bool]) -> RelationEntry:
+    """``(relation, names, key flags, row template, key template)``: the
+    templates are the dicts a tuple's values are filled into (copying one
+    that has every key already costs less than growing a new one; the
+    result is the same, duplicate names included)."""
+    names, keys = tuple(names), tuple(bool(k) for k in keys)
+    key_names = (n for n, k in zip(names, keys, strict=True) if k)
+    return relation, names, keys, dict.fromkeys(names), dict.fromkeys(key_names)
+
+
+def _tuple_values(  # noqa: PLR0917 - positional: called per tuple
+    buf: bytes,
+    pos: int,
+    names: tuple[str, ...],
+    keys: tuple[bool, ...] | None,
+    template: dict[str, Any],
+    unchanged: object,
+) -> tuple[dict[str, Any], int] | None:
+    """The TupleData at ``buf[pos:]`` as ``{name: value}`` (with ``keys``,
+    only the key's columns) filled into a copy of ``template``, and where
+    it ends; None at any doubt."""
+    end = len(buf)
+    if end - pos < 2 or (buf[pos] << 8 | buf[pos + 1]) != len(names):
+        return None
+    pos += 2
+    values = template.copy()
+    length, find = _I32.unpack_from, buf.find
+    for i, name in enumerate(names):
+        if pos >= end:
+            return None
+        kind = buf[pos]
+        if kind == _T or kind == _B:  # noqa: PLR1714, SIM109 - two compares cost less than a lookup
+            if end - pos < 5:
+                return None
+            n = length(buf, pos + 1)[0]
+            pos += 5
+            stop = pos + n
+            if n < 0 or stop > end or (kind == _T and find(0, pos, stop) >= 0):
+                return None  # the strict reader refuses a NUL in text too
+            if keys is None or keys[i]:  # a key's other columns are read over
+                if kind == _B:
+                    values[name] = buf[pos:stop]
+                else:
+                    try:
+                        values[name] = buf[pos:stop].decode("utf-8")
+                    except UnicodeDecodeError:
+                        return None
+            pos = stop
+        elif kind == _N:
+            pos += 1
+            if keys is None or keys[i]:
+                values[name] = None
+        elif kind == _U:
+            pos += 1
+            if keys is None or keys[i]:
+                values[name] = unchanged
+        else:
+            return None
+    return values, pos
+
+
+def pgoutput_row_maker(
+    cls: type[Any], lsn: type[int], kinds: Sequence[Any], unchanged: object
+) -> RowMaker:
+    """The fast path of a logical stream's Insert, Update and Delete.
+
+    ``make(buf, rows)``, with ``rows`` the stream's ``(relations, xid,
+    in_stream, context)``, reads an XLogData payload ``buf`` carrying one
+    of them (``in_stream``: with the xid of a streamed transaction after
+    the tag) whose relation is in ``relations``, with UTF-8 text, and
+    returns a ``cls`` made without
+    ``__init__``: ``kind`` from ``kinds`` (insert, update, delete),
+    ``relation`` the entry's, ``new`` and ``old`` as ``{name: value}``
+    (text as ``str``, binary as ``bytes``, NULL as None, an unchanged
+    TOASTed value as ``unchanged``; an old key holds the key's columns
+    only), ``old_is_key``, ``xid`` (the message's inside a stream, else the
+    argument), ``lsn`` (an ``lsn`` of the XLogData's start), ``_payload``
+    ``buf``, ``_context`` ``context`` and ``_message`` None.  Anything else
+    (another message, an unknown relation, a tuple that does not fit the
+    relation or the payload, a bad kind, invalid UTF-8, a NUL in text)
+    gives None: the strict decoder then decides and words the fault.
+    """
+    _check_slots("pgoutput_row_maker", cls, ChangeSlots.__slots__)
+    insert, update, delete = kinds
+    new_object = object.__new__
+    new_lsn = int.__new__
+    u32, u64 = _U32.unpack_from, _U64.unpack_from
+
+    def make(buf: object, rows: RowState) -> Any:
+        relations, xid, in_stream, context = rows
+        if type(buf) is not bytes or len(buf) < 31 or buf[0] != _XLOGDATA:
+            return None
+        tag = buf[25]
+        if tag not in _CHANGES:
+            return None
+        pos = 26
+        if in_stream:
+            if len(buf) < 35:
+                return None
+            xid = u32(buf, 26)[0]
+            pos = 30
+        entry = relations.get(u32(buf, pos)[0])
+        if entry is None:
+            return None
+        _, names, keys, row_template, key_template = entry
+        marker = buf[pos + 4]
+        pos += 5
+        old = new = None
+        old_is_key = False
+        if tag == _INSERT:
+            if marker != _NEW:
+                return None
+            kind = insert
+        else:
+            kind = update if tag == _UPDATE else delete
+            if marker in _BEFORE:
+                old_is_key = marker == _KEY
+                if old_is_key:
+                    got = _tuple_values(buf, pos, names, keys, key_template, unchanged)
+                else:
+                    got = _tuple_values(buf, pos, names, None, row_template, unchanged)
+                if got is None:
+                    return None
+                old, pos = got
+                if tag == _UPDATE:
+                    if pos >= len(buf) or buf[pos] != _NEW:
+                        return None
+                    pos += 1
+            elif tag == _DELETE or marker != _NEW:
+                return None
+        if tag != _DELETE:
+            got = _tuple_values(buf, pos, names, None, row_template, unchanged)
+            if got is None:
+                return None
+            new, pos = got
+        if pos != len(buf):
+            return None
+        change = new_object(cls)
+        change.kind = kind
+        change.relation = entry[0]
+        change.new = new
+        change.old = old
+        change.old_is_key = old_is_key
+        change.xid = xid
+        change.lsn = new_lsn(lsn, u64(buf, 1)[0])
+        change._message = None
+        change._payload = buf
+        change._context = context
+        return change
+
+    return make
+
+
+_BEGIN_FIELDS = ("final_lsn", "commit_time", "xid")
+_COMMIT_FIELDS = ("commit_lsn", "end_lsn", "commit_time", "flags")
+_BEGIN = struct.Struct("!QqI")
+_COMMIT = struct.Struct("!bQQq")
+_BEGIN_SIZE = 25 + 1 + _BEGIN.size
+_COMMIT_SIZE = 25 + 1 + _COMMIT.size
+
+#: What :func:`pgoutput_boundary_maker` returns: ``make(buf)``.
+BoundaryMaker = Callable[[object], Any]
+
+
+def pgoutput_boundary_maker(
+    begin: type[Any], commit: type[Any], lsn: type[int], timestamp: type[int]
+) -> BoundaryMaker:
+    """The fast path of a logical stream's Begin and Commit.
+
+    ``make(buf)`` reads an XLogData payload ``buf`` carrying exactly a
+    ``pgoutput`` Begin (``B``: final LSN, commit time, xid) or Commit
+    (``C``: flags, commit LSN, end LSN, commit time) and returns a
+    ``begin`` or ``commit`` made without ``__init__``, its slots filled
+    (LSNs as ``lsn``, times as ``timestamp``, the rest as ``int``); None
+    for any other payload.  Whether the message may come now is the
+    caller's to check.
+    """
+    _check_slots("pgoutput_boundary_maker", begin, _BEGIN_FIELDS)
+    _check_slots("pgoutput_boundary_maker", commit, _COMMIT_FIELDS)
+    new_object = object.__new__
+    new_int = int.__new__
+    begin_fields, commit_fields = _BEGIN.unpack_from, _COMMIT.unpack_from
+
+    def make(buf: object) -> Any:
+        if type(buf) is not bytes or buf[:1] != b"w":
+            return None
+        size = len(buf)
+        if size == _BEGIN_SIZE and buf[25] == 0x42:  # B
+            final, when, xid = begin_fields(buf, 26)
+            msg = new_object(begin)
+            msg.final_lsn = new_int(lsn, final)
+            msg.commit_time = new_int(timestamp, when)
+            msg.xid = xid
+            return msg
+        if size == _COMMIT_SIZE and buf[25] == 0x43:  # C
+            flags, at, end, when = commit_fields(buf, 26)
+            msg = new_object(commit)
+            msg.commit_lsn = new_int(lsn, at)
+            msg.end_lsn = new_int(lsn, end)
+            msg.commit_time = new_int(timestamp, when)
+            msg.flags = flags
+            return msg
+        return None
+
+    return make
+
+
 # -- the compiled twin ----------------------------------------------------------
 
 #: ``"c"`` when the functions above that have a compiled twin are replaced
@@ -602,6 +870,8 @@ if _use_compiled():
             data_row_to_wire,
             decode_frames,
             drain,
+            pgoutput_boundary_maker,
+            pgoutput_row_maker,
             row_description_fields,
             split_data_row,
         )

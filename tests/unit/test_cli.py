@@ -145,6 +145,24 @@ def test_decode_a_trace_with_connection_numbers(tmp_path: Path) -> None:
     assert "(connection 1)" in problems[0]
 
 
+def test_decode_keeps_a_trace_s_own_time_column_or_its_absence(tmp_path: Path) -> None:
+    """The lines below are libpq's, with and without PQTRACE_SUPPRESS_TIMESTAMPS."""
+    bare = 'F\t13\tQuery\t "select 1"\nB\t5\tReadyForQuery\t I\n'
+    stamped = "".join(
+        f"2026-12-02 04:31:07.{i:06d}\t{line}\n" for i, line in enumerate(bare.splitlines())
+    )
+    path = tmp_path / "t"
+    for text, options, expected in (
+        (bare, DecodeOptions(), bare),  # no time invented
+        (stamped, DecodeOptions(), stamped),  # the session's own times
+        (stamped, DecodeOptions(timestamps=False), bare),
+    ):
+        path.write_text(text)
+        out = io.StringIO()
+        assert decode(path, out, options) == []
+        assert out.getvalue() == expected
+
+
 def test_prefixed_lines() -> None:
     out = io.StringIO()
     sink = PrefixedLines(out, "7\t")

@@ -72,14 +72,8 @@ def _decode_recording(path: Path, tracer: Tracer, diagram: SessionDiagram | None
         when = recording.start + now[0]
         tracer.trace(sender, msg, size, timestamp=datetime.fromtimestamp(when))
         if conn is not None:
-            src, dst = (
-                ("client", "server")
-                if sender is MessageDirection.FRONTEND
-                else (
-                    "server",
-                    "client",
-                )
-            )
+            forward = sender is MessageDirection.FRONTEND
+            src, dst = ("client", "server") if forward else ("server", "client")
             conn.message(src=src, dst=dst, message=msg, size=size, at=now[0])
 
     proxy.observe(observe)
@@ -110,23 +104,24 @@ def _decode_trace(
         groups.setdefault(key, []).append(line[match.end() :] if match else line)
     problems: list[str] = []
     for key, lines in groups.items():
-        sink: TextSink = out if not key else PrefixedLines(out, f"{key}\t")
-        tracer = Tracer(
-            sink,
-            timestamps=options.timestamps,
-            regress=options.regress,
-            redact=not options.show_passwords,
-        )
         try:
             entries = read_trace("".join(lines), regress=options.regress or None)
         except ValueError as exc:  # TraceFormatError names the line
             where = f"{path} (connection {key})" if key else str(path)
             problems.append(f"{where}: {exc}")
             continue
+        start = entries[0].timestamp if entries else None
+        tracer = Tracer(
+            out if not key else PrefixedLines(out, f"{key}\t"),
+            # A trace without times is printed without them: the time of
+            # decoding would pass for the time of the session.
+            timestamps=options.timestamps and start is not None,
+            regress=options.regress,
+            redact=not options.show_passwords,
+        )
         conn = None
         if diagram is not None:
             conn = diagram.connection(client=f"connection {key or 1}", server="server")
-        start = entries[0].timestamp if entries and entries[0].timestamp else None
         for entry in entries:
             tracer.trace(entry.direction, entry.message, entry.size, timestamp=entry.timestamp)
             if conn is not None:

@@ -31,11 +31,21 @@ that raises changes nothing.
 
 from __future__ import annotations
 
+import codecs
 import enum
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
+from .._hotpath import (
+    ChangeSlots,
+    RelationEntry,
+    RowState,
+    pgoutput_boundary_maker,
+    pgoutput_row_maker,
+    relation_entry,
+)
 from ..exceptions import DecodingError
 from ..messages import CopyData
 from .pgoutput import (
@@ -73,7 +83,7 @@ from .streaming import (
     StandbyStatusUpdate,
     XLogData,
 )
-from .values import LSN, ReplicationValueError, Timestamp
+from .values import LSN, ReplicationValueError, Timestamp, lsn_unchecked, timestamp_unchecked
 
 __all__ = [
     "UNCHANGED_TOAST",
@@ -91,6 +101,8 @@ __all__ = [
 #: Bytes in front of the output plugin's message in an XLogData payload:
 #: the tag, two LSNs and the send time.
 _XLOGDATA_HEADER: Final = 1 + 8 + 8 + 8
+_XLOGDATA_END_TIME = struct.Struct("!Qq")  # at offset 9
+_U64 = struct.Struct("!Q")
 
 _Bytes = bytes | bytearray | memoryview
 _LSN_MAX = 2**64 - 1
@@ -122,18 +134,23 @@ class ChangeKind(enum.StrEnum):
     DELETE = "delete"
 
 
-@dataclass(slots=True)
-class RowChange:
+class RowChange(ChangeSlots):  # noqa: PLW1641 - mutable and compared by value: unhashable
     """One row inserted, updated or deleted, with names resolved.
 
     ``new`` maps every published column to its new value (inserts and
     updates).  ``old`` is the old row under REPLICA IDENTITY FULL, or,
     when ``old_is_key``, only the replica identity key's columns (an update
     that changed the key, or a delete under a primary key or index
-    identity); None when the server sent no old values.  ``xid`` is the transaction's id, inside
-    a streamed transaction the (sub)transaction id the change carries.
-    ``lsn`` is the WAL location of the XLogData that carried it.
+    identity); None when the server sent no old values.  ``xid`` is the
+    transaction's id, inside a streamed transaction the (sub)transaction id
+    the change carries.  ``lsn`` is the WAL location of the XLogData that
+    carried it.  ``message`` is the Insert, Update or Delete itself
+    (decoded when first read: a consumer that only wants the values never
+    pays for it).  Compares and prints like a dataclass of those fields.
     """
+
+    __slots__ = ()
+    __match_args__ = ("kind", "relation", "new", "old", "old_is_key", "xid", "lsn", "message")
 
     kind: ChangeKind
     relation: Relation
@@ -142,7 +159,64 @@ class RowChange:
     old_is_key: bool
     xid: int | None
     lsn: LSN
-    message: Insert | Update | Delete
+
+    def __init__(  # noqa: PLR0917 - the fields in order, as the dataclass it was took them
+        self,
+        kind: ChangeKind,
+        relation: Relation,
+        new: dict[str, ColumnValue] | None,
+        old: dict[str, ColumnValue] | None,
+        old_is_key: bool,
+        xid: int | None,
+        lsn: LSN,
+        message: Insert | Update | Delete,
+    ) -> None:
+        self.kind = kind
+        self.relation = relation
+        self.new = new
+        self.old = old
+        self.old_is_key = old_is_key
+        self.xid = xid
+        self.lsn = lsn
+        self._message = message
+        self._payload = None
+        self._context = None
+
+    @property
+    def message(self) -> Insert | Update | Delete:
+        """The Insert, Update or Delete message."""
+        msg = self._message
+        if msg is None:
+            # Made by the fast path, which accepted the payload: the strict
+            # decoder reads it the same way.
+            payload, self._payload = self._payload, None
+            decoded = PGOUTPUT.decode(payload[_XLOGDATA_HEADER:], self._context)
+            assert isinstance(decoded, (Insert, Update, Delete))
+            msg = self._message = decoded
+        return msg
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.kind,
+            self.relation,
+            self.new,
+            self.old,
+            self.old_is_key,
+            self.xid,
+            self.lsn,
+            self.message,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, RowChange)
+        return self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        names = self.__match_args__
+        body = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        return f"{type(self).__name__}({body})"
 
     @property
     def schema(self) -> str:
@@ -180,6 +254,14 @@ LogicalEvent = RowChange | TruncateChange | PgOutputMessage | PrimaryKeepalive |
 """What :meth:`LogicalStream.receive` returns: a change, another ``pgoutput``
 message, or the server's keepalive or status update."""
 
+#: Makes a RowChange straight from an XLogData payload when it is
+#: well-formed (the compiled twin, when built, does it without Python).
+_make_row = pgoutput_row_maker(
+    RowChange, LSN, (ChangeKind.INSERT, ChangeKind.UPDATE, ChangeKind.DELETE), UNCHANGED_TOAST
+)
+#: Makes a Begin or Commit straight from an XLogData payload likewise.
+_make_boundary = pgoutput_boundary_maker(Begin, Commit, LSN, Timestamp)
+
 
 class ReplicationStream:
     """What physical and logical consumers share: decoding the streaming
@@ -193,13 +275,35 @@ class ReplicationStream:
         """What the caller made durable (:meth:`mark_flushed`)."""
         self.applied_lsn = start
         """What the caller applied (:meth:`mark_applied`)."""
-        self.server_wal_end = LSN(0)
-        """The server's end of WAL, from its last XLogData or keepalive."""
-        self.server_time: Timestamp | None = None
-        """The server's clock in its last XLogData or keepalive."""
+        self._server_wal_end = LSN(0)
+        self._server_time: Timestamp | None = None
+        # The last XLogData payload whose header was not read into the two
+        # above yet: the fast paths keep the payload, the properties read it.
+        self._server_header: object = None
         self.reply_pending = False
         """A keepalive asked for a reply that :meth:`status_update` has not built
         yet."""
+
+    @property
+    def server_wal_end(self) -> LSN:
+        """The server's end of WAL, from its last XLogData or keepalive."""
+        if self._server_header is not None:
+            self._read_server_header()
+        return self._server_wal_end
+
+    @property
+    def server_time(self) -> Timestamp | None:
+        """The server's clock in its last XLogData or keepalive."""
+        if self._server_header is not None:
+            self._read_server_header()
+        return self._server_time
+
+    def _read_server_header(self) -> None:
+        header, self._server_header = self._server_header, None
+        assert isinstance(header, bytes)
+        end, sent = _XLOGDATA_END_TIME.unpack_from(header, 9)
+        self._server_wal_end = lsn_unchecked(end)
+        self._server_time = timestamp_unchecked(sent)
 
     def _streaming_message(
         self, data: _Bytes | CopyData
@@ -212,8 +316,9 @@ class ReplicationStream:
         return msg
 
     def _note_server(self, msg: XLogData | PrimaryKeepalive) -> None:
-        self.server_wal_end = msg.wal_end
-        self.server_time = msg.send_time
+        self._server_header = None
+        self._server_wal_end = msg.wal_end
+        self._server_time = msg.send_time
         if isinstance(msg, PrimaryKeepalive) and msg.reply_requested:
             self.reply_pending = True
 
@@ -331,10 +436,17 @@ class LogicalStream(ReplicationStream):
         self.encoding = encoding
         """The encoding of text-format values (the database's)."""
         self._relations: dict[int, Relation] = {}
+        # What the fast path needs of each relation (names and key flags).
+        self._entries: dict[int, RelationEntry] = {}
+        # The fast paths read text as UTF-8 only; other encodings take the
+        # strict path all the way.
+        self._fast = codecs.lookup(encoding).name == "utf-8"
         self._types: dict[int, TypeMessage] = {}
         self._txn = _Txn.NONE
         self._txn_xid: int | None = None
         self._stream_xid: int | None = None
+        # What the row fast path reads (None: not now), see _rows_open.
+        self._rows: RowState | None = None
 
     # -- views -------------------------------------------------------------------
     @property
@@ -382,6 +494,31 @@ class LogicalStream(ReplicationStream):
     # -- receiving --------------------------------------------------------------
     def receive(self, data: _Bytes | CopyData) -> LogicalEvent:
         """Decode one CopyData payload from the server."""
+        # The frequent messages first, when they are well-formed and in
+        # their place; anything else (every fault included) takes the
+        # strict path, which decides and words it.
+        rows = self._rows
+        if rows is not None:  # a transaction or stream block is open
+            change: RowChange | None = _make_row(data, rows)
+            if change is not None:
+                self._server_header = data  # the maker took it: bytes
+                if change.lsn > self.received_lsn:  # noqa: PLR1730 - no call: runs per change
+                    self.received_lsn = change.lsn
+                return change
+        if self._fast:
+            boundary: Begin | Commit | None = _make_boundary(data)
+            if boundary is not None:
+                if type(boundary) is Begin:
+                    if self._txn is _Txn.NONE and self._stream_xid is None:
+                        self._txn, self._txn_xid = _Txn.PLAIN, boundary.xid
+                        self._rows_open()
+                        self._received_header(data)
+                        return boundary
+                elif self._txn is _Txn.PLAIN:
+                    self._txn, self._txn_xid = _Txn.NONE, None
+                    self._rows_open()
+                    self._received_header(data)
+                    return boundary
         msg = self._streaming_message(data)
         if not isinstance(msg, XLogData):
             if isinstance(msg, PrimaryKeepalive):
@@ -403,6 +540,26 @@ class LogicalStream(ReplicationStream):
         self._note_server(msg)
         self.received_lsn = max(self.received_lsn, msg.wal_start)
         return event
+
+    def _rows_open(self) -> None:
+        """Keep what the row fast path reads in step with the state: None
+        outside any transaction or stream block (or for other encodings)."""
+        stream_xid = self._stream_xid
+        if not self._fast or (self._txn is _Txn.NONE and stream_xid is None):
+            self._rows = None
+        elif stream_xid is not None:
+            self._rows = (self._entries, None, True, self._inside)
+        else:
+            self._rows = (self._entries, self._txn_xid, False, self._outside)
+
+    def _received_header(self, data: Any) -> None:
+        """An XLogData payload (bytes: the fast path took it): the server's
+        end and clock are in its header, and the received location moves to
+        its start."""
+        self._server_header = data
+        start = _U64.unpack_from(data, 1)[0]
+        if start > self.received_lsn:
+            self.received_lsn = lsn_unchecked(start)
 
     def _apply(self, msg: object, lsn: LSN, ctx: PgOutputContext) -> LogicalEvent:
         """Check ``msg`` against the stream's state, then apply it.
@@ -427,6 +584,10 @@ class LogicalStream(ReplicationStream):
             return self._truncate(msg, lsn, ctx)
         if isinstance(msg, Relation):
             self._relations[msg.relation_id] = msg
+            columns = msg.columns
+            self._entries[msg.relation_id] = relation_entry(
+                msg, [c.name for c in columns], [c.is_key for c in columns]
+            )
             return msg
         if isinstance(msg, TypeMessage):
             self._types[msg.type_oid] = msg
@@ -444,26 +605,31 @@ class LogicalStream(ReplicationStream):
                 raise refuse("a transaction begins while another is open")
             self._txn = _Txn.PLAIN if isinstance(msg, Begin) else _Txn.PREPARED
             self._txn_xid = msg.xid
+            self._rows_open()
             return msg
         if isinstance(msg, Commit):
             if txn is not _Txn.PLAIN:
                 raise refuse("Commit without Begin")
             self._txn, self._txn_xid = _Txn.NONE, None
+            self._rows_open()
             return msg
         if isinstance(msg, Prepare):
             if txn is not _Txn.PREPARED:
                 raise refuse("Prepare without Begin Prepare")
             self._txn, self._txn_xid = _Txn.NONE, None
+            self._rows_open()
             return msg
         if isinstance(msg, StreamStart):
             if not idle:
                 raise refuse("Stream Start inside a transaction or another stream block")
             self._stream_xid = msg.xid
+            self._rows_open()
             return msg
         if isinstance(msg, StreamStop):
             if stream is None:
                 raise refuse("Stream Stop without Stream Start")
             self._stream_xid = None
+            self._rows_open()
             return msg
         if isinstance(
             msg, (StreamCommit, StreamAbort, StreamPrepare, CommitPrepared, RollbackPrepared)

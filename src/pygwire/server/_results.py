@@ -33,10 +33,10 @@ __all__ = [
     "Statement",
 ]
 
-#: One row: a value per column, ``None`` for NULL.
 Row = Sequence[object]
-#: The rows of a result: any iterable, or an async iterable (streamed).
+"""One row: a value per column, ``None`` for NULL."""
 Rows = Iterable[Row] | AsyncIterable[Row]
+"""The rows of a result: any iterable, or an async iterable (streamed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +136,8 @@ class CopyOut:
     format: int = 0
 
 
-#: What a handler's statement methods return.
 Outcome = Result | CopyIn | CopyOut | str | None
+"""What a handler's statement methods return."""
 
 
 @dataclass(slots=True)

@@ -44,10 +44,6 @@ log = logging.getLogger("pygwire.server")
 
 T = TypeVar("T")
 
-#: What a new session reports and SHOW reads, as a PostgreSQL 18 server
-#: configured like the codecs of :mod:`pygwire.types` assume (UTF-8, ISO
-#: dates, UTC).  ``application_name`` and ``session_authorization`` are
-#: the client's own; ``Server(parameters=...)`` changes or adds entries.
 DEFAULT_PARAMETERS: Mapping[str, str] = {
     "server_version": "18.0",
     "server_encoding": "UTF8",
@@ -66,9 +62,13 @@ DEFAULT_PARAMETERS: Mapping[str, str] = {
     "extra_float_digits": "1",
     "bytea_output": "hex",
 }
+"""What a new session reports and SHOW reads, as a PostgreSQL 18 server
+configured like the codecs of :mod:`pygwire.types` assume (UTF-8, ISO
+dates, UTC).  ``application_name`` and ``session_authorization`` are the
+client's own; ``Server(parameters=...)`` changes or adds entries."""
 
-#: Makes the handler of a session (a :class:`Handler` subclass will do).
 HandlerFactory = Callable[[Session], Handler]
+"""Makes the handler of a session (a :class:`Handler` subclass will do)."""
 
 
 @dataclass(frozen=True, slots=True)

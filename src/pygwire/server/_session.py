@@ -98,8 +98,6 @@ log = logging.getLogger("pygwire.server")
 
 T = TypeVar("T")
 
-#: Parameters PostgreSQL reports with ParameterStatus (GUC_REPORT), at the
-#: start and whenever they change; lower-case name -> spelling.
 REPORTED_PARAMETERS: dict[str, str] = {
     name.lower(): name
     for name in (
@@ -120,6 +118,8 @@ REPORTED_PARAMETERS: dict[str, str] = {
         "TimeZone",
     )
 }
+"""Parameters PostgreSQL reports with ParameterStatus (GUC_REPORT), at the
+start and whenever they change; lower-case name -> spelling."""
 
 #: Output is written out once this much is gathered.
 FLUSH_SIZE = 64 * 1024
