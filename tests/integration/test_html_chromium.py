@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
-
+from peers import chromium, png_size
 from pygwire.cli.html import ConnectionRecorder, SessionDiagram
 from pygwire.constants import TransactionStatus
 from pygwire.messages import (
@@ -239,17 +237,9 @@ def conversation() -> tuple[SessionDiagram, int]:
     return diagram, expected
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("Chromium is not installed: `make chromium` installs Debian's chromium package")
-
-
 def _run_chromium(tmp_path: Path, page: Path, *mode: str) -> subprocess.CompletedProcess[str]:
     command = [
-        _chromium(),
+        chromium(),
         "--headless",
         "--no-sandbox",  # root in a container has no user namespace for the sandbox
         "--disable-gpu",
@@ -282,15 +272,6 @@ class _ArrowCounter(HTMLParser):
             self.arrows.append(found)
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    length, chunk = struct.unpack(">I4s", data[8:16])
-    assert chunk == b"IHDR"
-    assert length == 13
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
 def test_the_console_check_sees_a_page_error(tmp_path: Path) -> None:
     # The check below means something only if a broken page fails it.
     page = tmp_path / "broken.html"
@@ -311,7 +292,7 @@ def test_chromium_renders_the_diagram(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert _console_lines(result.stderr) == []
     data = shot.read_bytes()
-    assert _png_size(data) == (WIDTH, HEIGHT)
+    assert png_size(data) == (WIDTH, HEIGHT)
     assert len(data) > 60_000, "a blank or nearly blank screenshot"
     if os.environ.get("PYGWIRE_UPDATE_SCREENSHOT") == "1":
         README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
