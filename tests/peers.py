@@ -8,16 +8,27 @@ fail, they never skip.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import struct
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.postgres import embedded_postgres_bin_dir
 
-__all__ = ["NODE_DIR", "chromium", "node_client", "pg_tool", "png_size", "run_tool"]
+__all__ = [
+    "NODE_DIR",
+    "NODE_SESSION",
+    "chromium",
+    "node_client",
+    "node_session",
+    "pg_tool",
+    "png_size",
+    "run_tool",
+]
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -68,6 +79,32 @@ def node_client() -> list[str]:
             timeout=300,
         )
     return [node, str(NODE_DIR / "client.js")]
+
+
+#: What ``node/client.js`` reads from a server that answers as PostgreSQL
+#: does: its rows, the parameterised sum, the error's SQLSTATE, and the
+#: rows the committed transaction left (the rolled-back one left none).
+NODE_SESSION = {
+    "query": [{"one": 1, "two": "two"}],
+    "params": [{"n": 42, "t": "x"}],
+    "error": "42P01",
+    "rows": [1, 2],
+}
+
+
+def node_session(env: Mapping[str, str]) -> Any:
+    """Run ``node/client.js`` against the server ``env`` (libpq's variables)
+    names; what it read."""
+    result = subprocess.run(
+        node_client(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PGSSLMODE": "disable", **env},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def chromium() -> str:

@@ -16,17 +16,14 @@ the next command before the last one is answered.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 
 import asyncpg
 import pytest
 from harness.postgres import PostgresServer
 
-from peers import node_client, run_tool
+from peers import NODE_SESSION, node_session, run_tool
 from pygwire import ConnectionPhase
 from pygwire.messages import CancelRequest, CopyData, Flush, Parse, Query
 from relay import Relay
@@ -154,13 +151,4 @@ def test_pgbench(relay: Relay, pgbench_db: PostgresServer, mode: str) -> None:
 
 
 def test_node_postgres(relay: Relay) -> None:
-    env = {**os.environ, "PGSSLMODE": "disable", **_env(relay)}
-    result = subprocess.run(
-        node_client(), capture_output=True, text=True, timeout=60, env=env, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
-    assert out["query"] == [{"one": 1, "two": "two"}]
-    assert out["params"] == [{"n": 42, "t": "x"}]
-    assert out["error"] == "42P01"
-    assert out["rows"] == [1, 2]
+    assert node_session(_env(relay)) == NODE_SESSION

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
-import json
 import os
 import re
 import subprocess
@@ -29,7 +28,7 @@ from examples.smallest_server import Hello
 from examples.sqlite_server import make_server
 from psycopg import errors as pg_errors
 
-from peers import node_client, run_tool
+from peers import NODE_SESSION, node_session, run_tool
 from pygwire.messages import CancelRequest
 from pygwire.server import Server, ServerThread
 
@@ -349,16 +348,7 @@ def test_pg8000(sqlite_server: ServerThread) -> None:
 
 
 def test_node_postgres(sqlite_server: ServerThread) -> None:
-    env = {**os.environ, "PGSSLMODE": "disable", **_env(sqlite_server)}
-    result = subprocess.run(
-        node_client(), capture_output=True, text=True, timeout=60, env=env, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
-    assert out["query"] == [{"one": 1, "two": "two"}]
-    assert out["params"] == [{"n": 42, "t": "x"}]
-    assert out["error"] == "42P01"
-    assert out["rows"] == [1, 2]
+    assert node_session(_env(sqlite_server)) == NODE_SESSION
 
 
 # -- pgbench --------------------------------------------------------------------------------
