@@ -289,7 +289,7 @@ class _Stream:
         original bytes of those messages."""
         chunk = data if type(data) is bytes else bytes(data)
         state = self.state
-        if state.in_session and not self.chunks and not self.observed_at_all:
+        if state.in_session and not self.chunks and not (self.observers or self.wire_observers):
             # The usual case, written out: whole messages in one chunk,
             # passed on as they came.
             decoder = self.decoder
@@ -306,7 +306,7 @@ class _Stream:
         self.feed(data)
         decoder = self.decoder
         state = self.state
-        if state.in_session and not self.observed_at_all:  # framing no longer changes
+        if state.in_session and not (self.observers or self.wire_observers):  # framing is set
             return decoder.messages(self.step, state, self.steady)
         self.sync_decoders()
         return decoder.messages(self.step_observed, sized=True)
@@ -332,10 +332,6 @@ class _Stream:
             wire = chunks[0][start : start + size]
             for wire_observer in self.wire_observers:
                 wire_observer(self.sender, msg, wire)
-
-    @property
-    def observed_at_all(self) -> bool:
-        return bool(self.observers or self.wire_observers)
 
     def take(self) -> bytes:
         """The original bytes of the messages handed out since the last
