@@ -301,6 +301,10 @@ class Session:
         just before its next ReadyForQuery outside a transaction (where
         PostgreSQL delivers them).  ``process_id`` is the notifying
         session's (this one's by default)."""
+        if self._shutdown or not self.connection.is_active:
+            # The session is ending (perhaps its connection failed while its
+            # handler closes): nothing more can reach this client.
+            return
         msg = NotificationResponse(
             process_id=self.process_id if process_id is None else process_id,
             channel=channel,
@@ -504,6 +508,7 @@ class Session:
 
     async def _finish(self) -> None:
         self._shutdown = True
+        self._ready = False
         with contextlib.suppress(PygwireError):
             self.flush()
         for portal in list(self._portals.values()):
@@ -1014,7 +1019,7 @@ class Session:
             raise SQLError(SQLState.INVALID_PARAMETER_VALUE, f"COPY format {fmt} is not supported")
         width = cin.width
         self.send(CopyInResponse(overall_format=fmt, col_formats=[fmt] * (width or 0)))
-        reader = CopyReader(binary=fmt == 1, columns=width)
+        reader = CopyReader(binary=fmt == 1, columns=width, max_row=self.server.max_message_size)
         decoders = [decoder(t, fmt) for t in cin.types] if cin.types is not None else None
         over: list[BaseException | None] = [None]
 
