@@ -79,8 +79,10 @@ class Handler:
         pg8000 describe every statement before they bind it.  ``param_types``
         are the types the client gave (0 where it gave none).  Return None
         when unknown: then a portal is described by running its statement
-        (its columns come from the result), and a statement is described
-        as returning no rows.  Built-in statements describe themselves.
+        (its columns come from the result); a statement is described by
+        running it with every parameter NULL if it is a SELECT, VALUES or
+        TABLE (override this where running one has effects), else as
+        returning no rows.  Built-in statements describe themselves.
         """
         return None
 

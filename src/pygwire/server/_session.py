@@ -129,6 +129,10 @@ BATCH = 256
 #: Statements that never open an implicit transaction block themselves.
 _TRANSACTION_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
 
+#: Queries described, when the handler cannot say, by running them with
+#: NULL parameters (they only read; WITH may hold an INSERT).
+_DESCRIBED_BY_RUNNING = frozenset({"SELECT", "VALUES", "TABLE"})
+
 _IDLE = TransactionStatus.IDLE
 _IN = TransactionStatus.IN_TRANSACTION
 _FAILED = TransactionStatus.ERROR_TRANSACTION
@@ -1132,6 +1136,8 @@ class Session:
             handler = self.handler
             assert handler is not None
             description = await self._call(handler.describe(prepared.sql, list(prepared.types)))
+        if description is None and statement.keyword in _DESCRIBED_BY_RUNNING:
+            description = await self._call(self._describe_by_running(statement))
         prepared.description = description
         prepared.described = True
         if description is not None:
@@ -1141,6 +1147,20 @@ class Session:
                     types.append(oid)
                 elif types[i] == 0:
                     types[i] = oid
+
+    async def _describe_by_running(self, statement: Statement) -> Description | None:
+        """A query the handler cannot describe ahead: its columns are those
+        of its result with every parameter NULL.  Clients that prepare
+        (asyncpg, pg8000) decode rows by the statement's description, so
+        "no rows" would contradict the rows that Execute then sends."""
+        count = len(statement.param_types)
+        portal = Portal("", statement.sql, [None] * count, list(statement.param_types))
+        try:
+            await self._start_portal(portal)
+            columns = portal.columns
+        finally:
+            await portal.close()
+        return None if columns is None else Description(columns)
 
     async def _bind(self, msg: Bind) -> None:
         prepared = self._statement(msg.statement)
@@ -1186,9 +1206,10 @@ class Session:
         if msg.kind == "S":
             prepared = self._statement(msg.name)
             await self._describe_statement(prepared)
-            self.send(
-                ParameterDescription(type_oids=[oid if oid else Oid.TEXT for oid in prepared.types])
-            )
+            # Told the parameters are text, the client may send them in
+            # text's binary format: they are text from now on.
+            prepared.types[:] = [oid if oid else Oid.TEXT for oid in prepared.types]
+            self.send(ParameterDescription(type_oids=list(prepared.types)))
             columns = description_columns(prepared.description)
             prepared.reported = True
             if columns is None:
