@@ -32,6 +32,7 @@ from pygwire.auth import SCRAM_SHA_256, SCRAM_SHA_256_PLUS
 from pygwire.messages import (
     AuthenticationOk,
     Bind,
+    Close,
     CommandComplete,
     DataRow,
     ErrorResponse,
@@ -511,6 +512,30 @@ def test_execute_row_limit_and_portal_suspended() -> None:
     ]  # fmt: skip
     values = [m.columns[0] for m in got if isinstance(m, DataRow)]
     assert values == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_closing_a_statement_spares_a_portal_of_another() -> None:
+    # protocol.sgml (Close): closing a prepared statement closes the portals
+    # constructed from it; the unnamed portal, bound again from another
+    # statement, is no longer one of them.
+    with _serve() as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(TIMEOUT)
+        client = FrontendConnection()
+        sock.sendall(client.send(StartupMessage(params={"user": "probe"})))
+        _read_until_ready(sock, client)
+        batch = [
+            Parse(statement="s1", query="one"), Bind(statement="s1"),
+            Parse(statement="s2", query="two"), Bind(statement="s2"),
+            Close(kind="S", name="s1"), Execute(), Sync(),
+        ]  # fmt: skip
+        sock.sendall(b"".join(client.send(m) for m in batch))
+        got = _read_until_ready(sock, client)
+    names = [type(m).__name__ for m in got]
+    assert names == [
+        "ParseComplete", "BindComplete", "ParseComplete", "BindComplete", "CloseComplete",
+        "DataRow", "CommandComplete", "ReadyForQuery",
+    ]  # fmt: skip
+    assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"two"]]
 
 
 class Spy(Probe):

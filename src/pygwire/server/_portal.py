@@ -193,6 +193,9 @@ class Portal:
         self.shape_known = described is not None
         self.cursor = cursor
         self.hold = hold
+        #: The prepared statement it was bound from (Bind): closing that
+        #: statement closes it.
+        self.statement: object = None
         #: What the statement returned, once it ran.
         self.outcome: Outcome = None
         self.started = False

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..auth import AuthMethod, ServerAuthenticator, error_response
@@ -157,7 +157,6 @@ class _Prepared:
     # The client was sent its RowDescription (Describe S): its portals must
     # keep those types, whatever running the statement would infer.
     reported: bool = False
-    portals: set[str] = field(default_factory=set)
 
 
 def _aborted() -> SQLError:
@@ -1198,8 +1197,8 @@ class Session:
         ):
             portal.described = description_columns(prepared.description)
             portal.shape_known = True
+        portal.statement = prepared
         self._portals[name] = portal
-        prepared.portals.add(name)
         self.send(BindComplete())
 
     async def _describe(self, msg: Describe) -> None:
@@ -1278,8 +1277,9 @@ class Session:
         if msg.kind == "S":
             prepared = self._statements.pop(msg.name, None)
             if prepared is not None:
-                for name in prepared.portals:
-                    await self.close_portal(name)
+                for name, portal in list(self._portals.items()):
+                    if portal.statement is prepared:
+                        await self.close_portal(name)
         else:
             await self.close_portal(msg.name)
         self.send(CloseComplete())
