@@ -563,3 +563,33 @@ def test_a_handler_sees_every_message() -> None:
         assert conn.execute("select %s::int4", (1,)).fetchone() == ("select $1::int4",)
     assert Spy.seen[:1] == ["Query"]
     assert Spy.seen[1:6] == ["Parse", "Bind", "Describe", "Execute", "Sync"]
+
+
+class FailingSyncHook(Probe):
+    """Its message hook fails on every Sync."""
+
+    async def message(self, msg: FrontendMessage) -> bool:
+        if isinstance(msg, Sync):
+            raise SQLError(SQLState.INTERNAL_ERROR, "hook failed")
+        return False
+
+
+def test_a_failing_hook_on_sync_still_ends_the_batch() -> None:
+    # protocol.sgml: Sync always gets a ReadyForQuery, an error or not;
+    # only an error in an extended-query message makes the server skip to
+    # the next Sync, so the Query after this one runs.
+    with (
+        ServerThread(Server(FailingSyncHook), "127.0.0.1", 0) as running,
+        socket.create_connection(("127.0.0.1", running.port)) as sock,
+    ):
+        sock.settimeout(TIMEOUT)
+        client = FrontendConnection()
+        sock.sendall(client.send(StartupMessage(params={"user": "probe"})))
+        _read_until_ready(sock, client)
+        sock.sendall(client.send(Sync()))
+        got = _read_until_ready(sock, client)
+        assert [type(m).__name__ for m in got] == ["ErrorResponse", "ReadyForQuery"]
+        sock.sendall(client.send(Query(query_string="after")))
+        got = _read_until_ready(sock, client)
+    assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"after"]]
+

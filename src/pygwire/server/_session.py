@@ -793,10 +793,14 @@ class Session:
                     raise
                 except Exception as exc:
                     self._error(exc)
-                    if isinstance(msg, Query):
-                        self._ready_for_query()
-                    else:
+                    if isinstance(msg, Sync):
+                        # The batch failed; Sync still ends it (ReadyForQuery).
                         self._skipping = True
+                        await self._sync()
+                    elif isinstance(msg, (Query, FunctionCall)):
+                        self._ready_for_query()
+                    elif isinstance(msg, (Parse, Bind, Describe, Execute, Close)):
+                        self._skipping = True  # up to the batch's Sync
                     continue
             mtype = type(msg)
             if mtype is Query:
