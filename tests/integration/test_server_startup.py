@@ -593,3 +593,40 @@ def test_a_failing_hook_on_sync_still_ends_the_batch() -> None:
         got = _read_until_ready(sock, client)
     assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"after"]]
 
+
+def test_set_refuses_formats_the_server_does_not_produce_and_rollback_undoes_set() -> None:
+    # Values are encoded as UTF-8 with ISO dates and postgres intervals:
+    # a client told otherwise (ParameterStatus) would misread them, so such
+    # a SET fails (22023) and nothing is reported.  The SET documentation:
+    # a SET rolled back is undone, and SET LOCAL lasts until the end of the
+    # transaction; outside one it warns and does nothing.
+    with _serve() as running, psycopg.connect(_dsn(running), autocommit=True) as conn:
+        zone = conn.info.parameter_status("TimeZone")
+        for statement in (
+            "set client_encoding to 'LATIN1'",
+            "set names 'SQL_ASCII'",
+            "set datestyle to German",
+            "set datestyle = 'SQL, DMY'",
+            "set intervalstyle to iso_8601",
+        ):
+            with pytest.raises(pg_errors.InvalidParameterValue):
+                conn.execute(statement)
+        assert conn.info.encoding == "utf-8"
+        assert conn.info.parameter_status("DateStyle") == "ISO, MDY"
+        conn.execute("set client_encoding to 'utf-8'")
+        assert conn.info.parameter_status("client_encoding") == "UTF8"
+        conn.execute("set datestyle to dmy")
+        assert conn.info.parameter_status("DateStyle") == "ISO, DMY"
+        conn.execute("begin")
+        conn.execute("set timezone to 'Asia/Tokyo'")
+        assert conn.info.parameter_status("TimeZone") == "Asia/Tokyo"
+        conn.execute("rollback")
+        assert conn.info.parameter_status("TimeZone") == zone
+        assert conn.execute("show timezone").fetchone() == (zone,)
+        with conn.transaction():
+            conn.execute("set local timezone to 'Asia/Tokyo'")
+            assert conn.execute("show timezone").fetchone() == ("Asia/Tokyo",)
+        assert conn.execute("show timezone").fetchone() == (zone,)
+        assert conn.info.parameter_status("TimeZone") == zone
+        conn.execute("set local timezone to 'Asia/Tokyo'")
+        assert conn.execute("show timezone").fetchone() == (zone,)

@@ -10,8 +10,9 @@ answers them as PostgreSQL does, calling the handler's ``begin``,
 :func:`describe_builtin` says what they return.  Anything else is
 :data:`NOT_BUILTIN`, and goes to the handler's ``query``.
 
-Cursors scan forward only (``FETCH NEXT``, ``FORWARD n``, ``ALL``);
-``SET LOCAL`` acts as ``SET``.
+Cursors scan forward only (``FETCH NEXT``, ``FORWARD n``, ``ALL``).
+Settings that change how values are written on the wire take only what
+the codecs write (:func:`checked_setting`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
     from ._handler import Handler
     from ._session import Session
 
-__all__ = ["NOT_BUILTIN", "NotBuiltin", "describe_builtin", "is_transaction_exit", "run_builtin"]
+__all__ = [
+    "NOT_BUILTIN",
+    "NotBuiltin",
+    "checked_setting",
+    "describe_builtin",
+    "is_transaction_exit",
+    "run_builtin",
+]
 
 
 class NotBuiltin(enum.Enum):
@@ -142,6 +150,52 @@ def _syntax(words: _Words, expected: str, tok: Token | None = None) -> SQLError:
     )
 
 
+_UTF8_NAMES = frozenset({"utf8", "utf-8", "unicode"})
+_DATE_ORDERS = {
+    "mdy": "MDY", "us": "MDY", "noneuro": "MDY", "noneuropean": "MDY",
+    "dmy": "DMY", "euro": "DMY", "european": "DMY", "ymd": "YMD",
+}  # fmt: skip
+
+
+def _bad_value(name: str, value: str, detail: str) -> SQLError:
+    return SQLError(
+        SQLState.INVALID_PARAMETER_VALUE,
+        f'invalid value for parameter "{name}": "{value}"',
+        detail=detail,
+    )
+
+
+def checked_setting(session: Session, name: str, value: str) -> str:
+    """``value`` as a SET of ``name`` stores it; 22023 for a client_encoding,
+    DateStyle or IntervalStyle other than what the value codecs write (UTF8,
+    ISO, postgres): the client would read values in a format they are not
+    in.  A handler with ``any_settings`` takes any value as given."""
+    key = name.lower()
+    handler = session.handler
+    if handler is not None and handler.any_settings:
+        return value
+    if key == "client_encoding":
+        if value.lower() not in _UTF8_NAMES:
+            raise _bad_value(name, value, "Only UTF8 is supported.")
+        return "UTF8"
+    if key == "datestyle":
+        # As PostgreSQL: a style and an order, either one keeps the other.
+        current = session.parameter("DateStyle") or "ISO, MDY"
+        order = current.split(",")[-1].strip() if "," in current else "MDY"
+        for word in value.replace(",", " ").split():
+            word = word.lower()
+            if word in _DATE_ORDERS:
+                order = _DATE_ORDERS[word]
+            elif word != "iso":
+                raise _bad_value("DateStyle", value, "Only ISO output is supported.")
+        return f"ISO, {order}"
+    if key == "intervalstyle":
+        if value.lower() != "postgres":
+            raise _bad_value("IntervalStyle", value, "Only postgres output is supported.")
+        return "postgres"
+    return value
+
+
 def is_transaction_exit(statement: Statement) -> bool:
     """True for what may run in a failed transaction: COMMIT, END,
     ROLLBACK, ABORT (also ROLLBACK TO SAVEPOINT)."""
@@ -196,7 +250,7 @@ async def _begin(handler: Handler, session: Session) -> Outcome:
         return "BEGIN"
     if not session.adopt_implicit_transaction():
         await handler.begin()
-    session.transaction_status = _IN
+    session.begin_transaction()
     return "BEGIN"
 
 
@@ -226,7 +280,7 @@ async def _rollback_to(handler: Handler, session: Session, statement: Statement)
 
 def _set(session: Session, words: _Words) -> Outcome:
     words.pos = 1
-    words.accept("session", "local")
+    local = words.accept("session", "local") == "local"
     first = words.peek()
     if first in ("transaction", "constraints"):
         return "SET" if first == "transaction" else "SET CONSTRAINTS"
@@ -248,14 +302,27 @@ def _set(session: Session, words: _Words) -> Outcome:
         if not (words.accept("to") or words.punct("=")):
             raise _syntax(words, "TO or =", words.tokens[words.pos] if not words.at_end() else None)
     if words.peek() == "default" or (words.peek() == "local" and name == "timezone"):
+        value = None
+    else:
+        values = [words.value()]
+        while words.punct(","):
+            values.append(words.value())
+        if not words.at_end():
+            raise _syntax(words, "the end of the statement", words.tokens[words.pos])
+        value = checked_setting(session, name, ", ".join(values))
+    if local:
+        if session.transaction_status is _IDLE:
+            session.notice(
+                SQLState.NO_ACTIVE_SQL_TRANSACTION,
+                "SET LOCAL can only be used in transaction blocks",
+                severity="WARNING",
+            )
+            return "SET"
+        session.set_local(name)
+    if value is None:
         session.reset_parameter(name)
-        return "SET"
-    values = [words.value()]
-    while words.punct(","):
-        values.append(words.value())
-    if not words.at_end():
-        raise _syntax(words, "the end of the statement", words.tokens[words.pos])
-    session.set_parameter(name, ", ".join(values))
+    else:
+        session.set_parameter(name, value)
     return "SET"
 
 

@@ -53,6 +53,11 @@ class Handler:
     #: drivers, pg8000 among them, expect errors there).  False (the
     #: default): at the first Describe or Bind that needs it.
     describe_at_parse: bool = False
+    #: True: SET takes any client_encoding, DateStyle and IntervalStyle, for
+    #: a handler that writes values in them itself.  False (the default):
+    #: only what the value codecs write (UTF8, ISO, postgres); another value
+    #: fails with 22023, as the client would misread the values.
+    any_settings: bool = False
 
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -236,6 +236,8 @@ class Session:
         self._notifications: list[NotificationResponse] = []
         self._tx_notifies: list[tuple[str, str]] = []
         self._tx_cursors: set[str] = set()
+        self._tx_settings: dict[str, tuple[str, str]] | None = None  # as at BEGIN
+        self._tx_local: set[str] = set()
         self._raw_hook = False
 
     # -- what the connection is ------------------------------------------------------------------
@@ -347,6 +349,30 @@ class Session:
         if key in REPORTED_PARAMETERS and (old is None or old[1] != value):
             self._changed[key] = None
 
+    def begin_transaction(self) -> None:
+        """A transaction block begins (BEGIN): the settings are saved, as a
+        rollback restores them."""
+        self.transaction_status = _IN
+        self._tx_settings = dict(self._settings)
+        self._tx_local.clear()
+
+    def set_local(self, name: str) -> None:
+        """SET LOCAL: the setting goes back to its value before the
+        transaction block when the block ends, committed or not."""
+        self._tx_local.add(name.lower())
+
+    def _restore_settings(self, keys: set[str] | None) -> None:
+        """Back to the settings saved at BEGIN (only ``keys``, if given)."""
+        saved = self._tx_settings
+        if saved is None:  # no BEGIN: the status was set from outside
+            return
+        for key in list(self._settings) if keys is None else keys:
+            if key not in saved:
+                self._settings.pop(key, None)
+        for key, (spelling, value) in saved.items():
+            if keys is None or key in keys:
+                self.set_parameter(spelling, value)
+
     def reset_parameter(self, name: str | None) -> None:
         """Back to the value at the start of the session (None: all of them)."""
         keys = list(self._settings) if name is None else [name.lower()]
@@ -424,6 +450,9 @@ class Session:
         of the transaction close (WITH HOLD cursors survive a commit), and
         NOTIFYs are sent on commit, dropped on rollback."""
         self.transaction_status = _IDLE
+        self._restore_settings(self._tx_local if committed else None)
+        self._tx_settings = None
+        self._tx_local.clear()
         for key, portal in list(self._portals.items()):
             if portal is self._current:
                 continue
