@@ -306,3 +306,26 @@ def test_a_copy_line_that_never_ends(server: ServerThread) -> None:
         got = _until(sock, client, ReadyForQuery)
         assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"after"]]
     _served(server)
+
+
+def test_a_listener_that_never_reads(server: ServerThread) -> None:
+    # NOTIFYs for a listener that does not read wait in the server, up to a
+    # bound; then its session ends (53200, out of memory) rather than the
+    # server's memory growing with every notification.
+    before = rss()
+    payload = "n" * 7000
+    with _connect(server) as sock:
+        client = _startup(sock)
+        sock.sendall(client.send(Query(query_string="listen x")))
+        _until(sock, client, ReadyForQuery)
+        dsn = f"host=127.0.0.1 port={server.port} user=notifier sslmode=disable"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for _ in range(5000):  # 35 MB of notifications
+                conn.execute(f"notify x, '{payload}'")
+        during = rss() - before
+        got = list(client.receive(_closed_by_server(sock)))
+    assert during < 20 * MIB
+    last = got[-1]
+    assert isinstance(last, ErrorResponse)
+    assert (last.fields.get("S"), last.fields.get("C")) == ("FATAL", "53200")
+    _served(server)

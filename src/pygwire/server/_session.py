@@ -125,6 +125,10 @@ start and whenever they change; lower-case name -> spelling."""
 FLUSH_SIZE = 64 * 1024
 #: Rows taken from a result at a time.
 BATCH = 256
+#: Bytes of notifications a session keeps for a client that cannot take
+#: them now (inside a transaction block, or not reading); beyond this its
+#: session ends (53200) rather than the server's memory growing.
+NOTIFY_BACKLOG = 8 * 1024 * 1024
 
 #: Statements that never open an implicit transaction block themselves.
 _TRANSACTION_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
@@ -239,6 +243,9 @@ class Session:
         self._tx_settings: dict[str, tuple[str, str]] | None = None  # as at BEGIN
         self._tx_local: set[str] = set()
         self._raw_hook = False
+        self._backlog = 0  # bytes of the notifications waiting
+        self._delivery: asyncio.Task[None] | None = None
+        self._end_error: SQLError | None = None  # why the session is to end
 
     # -- what the connection is ------------------------------------------------------------------
     @property
@@ -315,11 +322,41 @@ class Session:
             channel=channel,
             payload=payload,
         )
-        if self._in_session and self._ready and self.transaction_status is _IDLE:
+        idle = self._in_session and self._ready and self.transaction_status is _IDLE
+        if idle and not self.stream.backed_up:
             self.send(msg)
             self.flush()
-        else:
-            self._notifications.append(msg)
+            return
+        self._notifications.append(msg)
+        self._backlog += len(channel) + len(payload)
+        if self._backlog > NOTIFY_BACKLOG:
+            self._notifications.clear()
+            self._end(
+                SQLError(
+                    SQLState.OUT_OF_MEMORY,
+                    "out of memory",
+                    detail="Too many notifications wait for the client to read them.",
+                )
+            )
+        elif idle and self._delivery is None:
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver())
+
+    async def _deliver(self) -> None:
+        """Send the waiting notifications once the client reads again, if
+        the session is still idle (else they go before ReadyForQuery)."""
+        try:
+            await self.stream.drain()
+            if self._ready and self.transaction_status is _IDLE and not self._shutdown:
+                self._send_notifications()
+                self.flush()
+        finally:
+            self._delivery = None
+
+    def _send_notifications(self) -> None:
+        for note in self._notifications:
+            self.send(note)
+        self._notifications.clear()
+        self._backlog = 0
 
     # -- settings --------------------------------------------------------------------------------
     @property
@@ -479,7 +516,16 @@ class Session:
     def shutdown(self) -> None:
         """End the session with 57P01 once it waits for the client (at once
         if it is waiting now); a running statement may finish first."""
+        self._end(
+            SQLError(SQLState.ADMIN_SHUTDOWN, "terminating connection due to administrator command")
+        )
+
+    def _end(self, error: SQLError) -> None:
+        """End the session with ``error`` once it waits for the client."""
+        if self._shutdown:
+            return
         self._shutdown = True
+        self._end_error = error
         if self._waiting and self.task is not None:
             self.task.cancel()
 
@@ -504,12 +550,14 @@ class Session:
             if not self._shutdown:
                 self.end_reason = "cancelled"
                 raise
-            self._fatal(
-                SQLError(
-                    SQLState.ADMIN_SHUTDOWN, "terminating connection due to administrator command"
-                )
+            error = self._end_error
+            assert error is not None
+            self._fatal(error)
+            self.end_reason = (
+                "the server is shutting down"
+                if error.code == SQLState.ADMIN_SHUTDOWN
+                else f"FATAL {error.code}: {error.message}"
             )
-            self.end_reason = "the server is shutting down"
         except TLSError as exc:
             if self.startup is None:
                 # TLS was never established (a failed handshake, no ALPN).
@@ -541,6 +589,8 @@ class Session:
     async def _finish(self) -> None:
         self._shutdown = True
         self._ready = False
+        if self._delivery is not None:
+            self._delivery.cancel()
         with contextlib.suppress(PygwireError):
             self.flush()
         for portal in list(self._portals.values()):
@@ -799,9 +849,7 @@ class Session:
     def _ready_for_query(self) -> None:
         self._report_changes()
         if self.transaction_status is _IDLE and self._notifications:
-            for note in self._notifications:
-                self.send(note)
-            self._notifications.clear()
+            self._send_notifications()
         self.send(ReadyForQuery(status=self.transaction_status))
         self._ready = True
 
