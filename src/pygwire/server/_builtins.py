@@ -18,6 +18,8 @@ the codecs write (:func:`checked_setting`).
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..constants import TransactionStatus
@@ -37,6 +39,7 @@ __all__ = [
     "describe_builtin",
     "is_transaction_exit",
     "run_builtin",
+    "startup_settings",
 ]
 
 
@@ -131,11 +134,60 @@ class _Words:
         return self.sql[self.tokens[self.pos].start :].strip()
 
 
+# PostgreSQL's escapes in E'...' strings (the "String Constants With
+# C-Style Escapes" section): \ooo and \xhh are bytes, \uXXXX and
+# \UXXXXXXXX code points; any other character stands for itself.
+_E_ESCAPE = re.compile(
+    r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([uU])|(.))",
+    re.DOTALL,
+)
+_E_LETTERS = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _e_string(body: str) -> str:
+    out = bytearray()
+    pos = 0
+    for match in _E_ESCAPE.finditer(body):
+        out += body[pos : match.start()].encode("utf-8")
+        pos = match.end()
+        octal, hexa, short, long, bad, other = match.groups()
+        if octal is not None or hexa is not None:
+            out.append(int(octal, 8) & 0xFF if octal is not None else int(hexa, 16))
+        elif bad is not None:
+            raise SQLError(
+                SQLState.INVALID_ESCAPE_SEQUENCE,
+                "invalid Unicode escape",
+                hint="Unicode escapes must be \\uXXXX or \\UXXXXXXXX.",
+            )
+        elif short is not None or long is not None:
+            code = int(short if short is not None else long, 16)
+            if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise SQLError(SQLState.INVALID_ESCAPE_SEQUENCE, "invalid Unicode escape value")
+            out += chr(code).encode("utf-8")
+        else:
+            out += _E_LETTERS.get(other, other).encode("utf-8")
+    out += body[pos:].encode("utf-8")
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SQLError(
+            SQLState.CHARACTER_NOT_IN_REPERTOIRE, 'invalid byte sequence for encoding "UTF8"'
+        ) from None
+
+
 def _unquote(text: str) -> str:
-    if text[:1] in "eE":  # E'...': backslash escapes, the common ones
-        body = text[2:-1].replace("''", "'")
-        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    if text[:1] in "eE":
+        return _e_string(text[2:-1].replace("''", "'"))
     return text[1:-1].replace("''", "'")
+
+
+def _count(words: _Words) -> int:
+    """A FETCH or MOVE count: an integer (42601 for anything else)."""
+    tok = words.tokens[words.pos] if not words.at_end() else None
+    if tok is None or tok.kind != "number" or not words.text(tok).isdigit():
+        raise _syntax(words, "a row count", tok)
+    words.pos += 1
+    return int(words.text(tok))
 
 
 def _syntax(words: _Words, expected: str, tok: Token | None = None) -> SQLError:
@@ -150,7 +202,7 @@ def _syntax(words: _Words, expected: str, tok: Token | None = None) -> SQLError:
     )
 
 
-_UTF8_NAMES = frozenset({"utf8", "utf-8", "unicode"})
+_UTF8_NAMES = frozenset({"utf8", "unicode"})
 _DATE_ORDERS = {
     "mdy": "MDY", "us": "MDY", "noneuro": "MDY", "noneuropean": "MDY",
     "dmy": "DMY", "euro": "DMY", "european": "DMY", "ymd": "YMD",
@@ -168,14 +220,20 @@ def _bad_value(name: str, value: str, detail: str) -> SQLError:
 def checked_setting(session: Session, name: str, value: str) -> str:
     """``value`` as a SET of ``name`` stores it; 22023 for a client_encoding,
     DateStyle or IntervalStyle other than what the value codecs write (UTF8,
-    ISO, postgres): the client would read values in a format they are not
-    in.  A handler with ``any_settings`` takes any value as given."""
+    or SQL_ASCII, which takes the bytes unconverted; ISO; postgres): the
+    client would read values in a format they are not in.  A handler with
+    ``any_settings`` takes any value as given."""
     key = name.lower()
     handler = session.handler
     if handler is not None and handler.any_settings:
         return value
     if key == "client_encoding":
-        if value.lower() not in _UTF8_NAMES:
+        # Encoding names compare as PostgreSQL compares them: letters and
+        # digits only, in any case (asyncpg sends 'utf-8', quotes included).
+        clean = "".join(c for c in value.lower() if c.isalnum())
+        if clean == "sqlascii":  # no conversion: the bytes as they are, as PostgreSQL
+            return "SQL_ASCII"
+        if clean not in _UTF8_NAMES:
             raise _bad_value(name, value, "Only UTF8 is supported.")
         return "UTF8"
     if key == "datestyle":
@@ -194,6 +252,46 @@ def checked_setting(session: Session, name: str, value: str) -> str:
             raise _bad_value("IntervalStyle", value, "Only postgres output is supported.")
         return "postgres"
     return value
+
+
+#: Startup packet entries that are not run-time parameters.
+_STARTUP_ONLY = frozenset({"user", "database", "options", "replication"})
+
+
+def startup_settings(params: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The run-time parameters a startup packet sets, as PostgreSQL takes
+    them: every entry but user, database, replication and ``_pq_.``
+    options, then the ``-c name=value`` and ``--name=value`` switches of
+    ``options`` (separated by spaces; a backslash keeps the next character)."""
+    settings = [
+        (name, value)
+        for name, value in params.items()
+        if name not in _STARTUP_ONLY and not name.startswith("_pq_.")
+    ]
+    words = [
+        re.sub(r"\\(.)", r"\1", word)
+        for word in re.findall(r"(?:\\.|[^\s\\])+", params.get("options", ""))
+    ]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "-c" and i < len(words):
+            setting = words[i]
+            i += 1
+        elif word.startswith("-c") and len(word) > 2:
+            setting = word[2:]
+        elif word.startswith("--") and len(word) > 2:
+            setting = word[2:].replace("-", "_")
+        else:
+            raise SQLError(
+                SQLState.SYNTAX_ERROR, f"invalid command-line argument for server process: {word}"
+            )
+        name, equals, value = setting.partition("=")
+        if not equals:
+            raise SQLError(SQLState.SYNTAX_ERROR, f"-c {name} requires a value")
+        settings.append((name.replace("-", "_"), value))
+    return settings
 
 
 def is_transaction_exit(statement: Statement) -> bool:
@@ -466,12 +564,11 @@ def _fetch_count(words: _Words) -> int | None:
             return None
         tok = words.tokens[words.pos] if not words.at_end() else None
         if tok is not None and tok.kind == "number":
-            count = int(words.text(tok))
-            words.pos += 1
+            count = _count(words)
         elif tok is not None and tok.kind == "other" and words.text(tok) in "+-":
             sign = words.text(tok)
             words.pos += 1
-            value = int(words.value())
+            value = _count(words)
             count = -value if sign == "-" else value
     if count < 0:
         raise SQLError(SQLState.OBJECT_NOT_IN_PREREQUISITE_STATE, "cursor can only scan forward")

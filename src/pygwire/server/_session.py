@@ -73,7 +73,7 @@ from ..messages import (
 from ..sql import SqlSyntaxError, parameters, statement_spans
 from ..tls import ALPN_POSTGRESQL, TLSEndpoint, TLSError
 from ..types import Oid, TypeCodecError
-from ._builtins import describe_builtin, is_transaction_exit
+from ._builtins import checked_setting, describe_builtin, is_transaction_exit, startup_settings
 from ._copy import BINARY_TRAILER, CopyReader, binary_header, binary_row, text_row
 from ._errors import SQLError, SQLState
 from ._portal import (
@@ -243,6 +243,7 @@ class Session:
         self._tx_settings: dict[str, tuple[str, str]] | None = None  # as at BEGIN
         self._tx_local: set[str] = set()
         self._raw_hook = False
+        self._reported = frozenset(name.lower() for name in server.reported)
         self._backlog = 0  # bytes of the notifications waiting
         self._delivery: asyncio.Task[None] | None = None
         self._end_error: SQLError | None = None  # why the session is to end
@@ -383,8 +384,13 @@ class Session:
         spelling = self.parameter_name(name)
         old = self._settings.get(key)
         self._settings[key] = (spelling, value)
-        if key in REPORTED_PARAMETERS and (old is None or old[1] != value):
+        if self._is_reported(key) and (old is None or old[1] != value):
             self._changed[key] = None
+
+    def _is_reported(self, key: str) -> bool:
+        """True for a setting sent with ParameterStatus (``key`` lower-case):
+        PostgreSQL's, or one the server names in ``reported``."""
+        return key in REPORTED_PARAMETERS or key in self._reported
 
     def begin_transaction(self) -> None:
         """A transaction block begins (BEGIN): the settings are saved, as a
@@ -565,17 +571,15 @@ class Session:
                 self.tls_certificate = None
             self.end_reason = f"TLS: {exc}"
         except ProtocolError as exc:
-            error = SQLError(SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}")
-            if self._in_session:
-                # The state model has failed and refuses to send; PostgreSQL
-                # still says why it hangs up (FATAL 08P01), so the bytes go
-                # out past it.
-                error.severity = "FATAL"
-                with contextlib.suppress(PygwireError):
-                    self.flush()
-                self.stream.write(error.to_response().to_wire())
-            else:
-                self._fatal(error)
+            error = SQLError(
+                SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}", severity="FATAL"
+            )
+            # The state model has failed and refuses to send; PostgreSQL
+            # still says why it hangs up (FATAL 08P01), in the session as
+            # before it (a bad startup packet), so the bytes go out past it.
+            with contextlib.suppress(PygwireError):
+                self.flush()
+            self.stream.write(error.to_response().to_wire())
             self.end_reason = f"protocol violation: {exc}"
         except OSError as exc:
             self.end_reason = f"connection error: {exc}"
@@ -764,10 +768,14 @@ class Session:
         if not await self._authenticate():
             return False
         self.secret_key = secrets.token_bytes(32 if self.protocol_version >= 0x00030002 else 4)
-        self._init_parameters()
         handler = server.handler(self)
         self.handler = handler
         self._raw_hook = type(handler).message is not _handler_message()
+        try:
+            self._init_parameters()
+        except SQLError as exc:
+            self._fatal(exc)
+            raise _Closed(f"refused: {exc.message}") from None
         try:
             await self._call(handler.startup())
         except Exception as exc:
@@ -831,12 +839,15 @@ class Session:
     def _init_parameters(self) -> None:
         assert self.startup is not None
         values = dict(self.server.parameters)
-        values["application_name"] = self.startup.params.get("application_name", "")
+        values["application_name"] = ""
         values["session_authorization"] = self.user
         for name, value in values.items():
             self._settings[name.lower()] = (name, value)
-            if name.lower() in REPORTED_PARAMETERS or name in self.server.reported:
+            if self._is_reported(name.lower()):
                 self._changed[name.lower()] = None
+        # The client's settings, as SET takes them; RESET goes back to them.
+        for name, value in startup_settings(self.startup.params):
+            self.set_parameter(name, checked_setting(self, name, value))
         self._initial = dict(self._settings)
 
     def _report_changes(self) -> None:
