@@ -99,6 +99,13 @@ class _Words:
             return text[1:-1].replace('""', '"')
         raise _syntax(self, "a name", tok)
 
+    def dotted_name(self) -> str:
+        """A setting's name: a name, or prefix.name for a custom one."""
+        name = self.name()
+        while self.punct("."):
+            name += "." + self.name()
+        return name
+
     def value(self) -> str:
         """A setting's value: a quoted string, a word or a (signed) number."""
         if self.at_end():
@@ -394,9 +401,7 @@ def _set(session: Session, words: _Words) -> Outcome:
         words.pos += 1
         name = "search_path"
     else:
-        name = words.name()
-        while words.punct("."):  # a custom setting: prefix.name
-            name += "." + words.name()
+        name = words.dotted_name()
         if not (words.accept("to") or words.punct("=")):
             raise _syntax(words, "TO or =", words.tokens[words.pos] if not words.at_end() else None)
     if words.peek() == "default" or (words.peek() == "local" and name == "timezone"):
@@ -433,9 +438,7 @@ def _reset(session: Session, words: _Words) -> Outcome:
     elif words.peek() == "session" and words.peek(1) == "authorization":
         pass
     else:
-        name = words.name()
-        while words.punct("."):
-            name += "." + words.name()
+        name = words.dotted_name()
         session.reset_parameter(name)
     return "RESET"
 
@@ -445,12 +448,8 @@ def _show(session: Session, words: _Words) -> Outcome:
     if words.accept("all"):
         rows = [(name, value, "") for name, value in sorted(session.parameters.items())]
         return Result([Column("name"), Column("setting"), Column("description")], rows, tag="SHOW")
-    if words.peek() == "time" and words.peek(1) == "zone":
-        name = "timezone"
-    else:
-        name = words.name()
-        while words.punct("."):
-            name += "." + words.name()
+    time_zone = words.peek() == "time" and words.peek(1) == "zone"
+    name = "timezone" if time_zone else words.dotted_name()
     value = session.parameter(name)
     if value is None:
         raise SQLError(SQLState.UNDEFINED_OBJECT, f'unrecognized configuration parameter "{name}"')

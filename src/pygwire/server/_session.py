@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -80,13 +80,14 @@ from ._portal import (
     Portal,
     RowSource,
     description_columns,
+    encode_row,
     expand_formats,
     field_descriptions,
     resolve_columns,
 )
 from ._results import CopyIn, CopyOut, Description, Statement
 from ._stream import ClientStream
-from ._values import decoder, encoder
+from ._values import codec_error, decoder, encoder
 
 if TYPE_CHECKING:
     from ._handler import Handler
@@ -161,13 +162,6 @@ class _Prepared:
     # The client was sent its RowDescription (Describe S): its portals must
     # keep those types, whatever running the statement would infer.
     reported: bool = False
-
-
-def _aborted() -> SQLError:
-    return SQLError(
-        SQLState.IN_FAILED_SQL_TRANSACTION,
-        "current transaction is aborted, commands ignored until end of transaction block",
-    )
 
 
 class Session:
@@ -473,8 +467,12 @@ class Session:
             if portal is not None:
                 await portal.close()
             return
+        await self._close_portals(lambda key, portal: cursors_only and not portal.cursor)
+
+    async def _close_portals(self, spare: Callable[[str, Portal], bool]) -> None:
+        """Close every portal but the running one and those ``spare`` keeps."""
         for key, portal in list(self._portals.items()):
-            if portal is self._current or (cursors_only and not portal.cursor):
+            if portal is self._current or spare(key, portal):
                 continue
             del self._portals[key]
             await portal.close()
@@ -496,14 +494,14 @@ class Session:
         self._restore_settings(self._tx_local if committed else None)
         self._tx_settings = None
         self._tx_local.clear()
-        for key, portal in list(self._portals.items()):
-            if portal is self._current:
-                continue
-            if portal.hold and (committed or key not in self._tx_cursors):
-                await portal.materialize()
-                continue
-            del self._portals[key]
-            await portal.close()
+        held = [
+            portal
+            for key, portal in self._portals.items()
+            if portal.hold and (committed or key not in self._tx_cursors)
+        ]
+        for portal in held:
+            await portal.materialize()
+        await self._close_portals(lambda key, portal: portal in held)
         self._tx_cursors.clear()
         notifies, self._tx_notifies = self._tx_notifies, []
         if committed:
@@ -665,6 +663,14 @@ class Session:
             raise _Closed("the client closed the connection")
         return data
 
+    def _refuse_if_aborted(self, sql: str) -> None:
+        """In a failed transaction block only what ends it runs (25P02)."""
+        if sql and self.transaction_status is _FAILED and not is_transaction_exit(Statement(sql)):
+            raise SQLError(
+                SQLState.IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )
+
     # -- user code -------------------------------------------------------------------------------
     async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run handler code in a task a CancelRequest can cancel."""
@@ -686,7 +692,7 @@ class Session:
         if isinstance(exc, SQLError):
             return exc
         if isinstance(exc, TypeCodecError):
-            return SQLError(exc.sqlstate, str(exc), data_type_name=exc.type_name)
+            return codec_error(exc)
         if isinstance(exc, SqlSyntaxError):
             return SQLError(SQLState.SYNTAX_ERROR, exc.reason, position=exc.position)
         log.error(
@@ -952,10 +958,7 @@ class Session:
             finally:
                 self._current = None
         self._multi = False
-        await self._finish_implicit(failed=failed)
-        if self.transaction_status is _IDLE:
-            await self._end_implicit()
-        self._ready_for_query()
+        await self._end_batch(failed=failed)
 
     # -- implicit transaction blocks -----------------------------------------------------------
     @property
@@ -1003,8 +1006,7 @@ class Session:
             self._error(exc)
 
     async def _simple_statement(self, statement: Statement) -> None:
-        if self.transaction_status is _FAILED and not is_transaction_exit(statement):
-            raise _aborted()
+        self._refuse_if_aborted(statement.sql)
         handler = self.handler
         assert handler is not None
         portal = Portal("", statement.sql)
@@ -1015,13 +1017,14 @@ class Session:
         await portal.start(outcome, statement.keyword)
         await self._emit(portal, 0, describe=True)
 
-    async def _end_implicit(self) -> None:
-        """The implicit transaction of a Query or a batch ended: its portals close."""
-        for key, portal in list(self._portals.items()):
-            if portal.hold:
-                continue
-            del self._portals[key]
-            await portal.close()
+    async def _end_batch(self, *, failed: bool) -> None:
+        """A Query or an extended-query batch (at Sync) is over: its implicit
+        block ends, and outside a transaction block its portals close
+        (WITH HOLD cursors stay); then ReadyForQuery."""
+        await self._finish_implicit(failed=failed)
+        if self.transaction_status is _IDLE:
+            await self._close_portals(lambda key, portal: portal.hold)
+        self._ready_for_query()
 
     # -- results ---------------------------------------------------------------------------------
     async def _emit(self, portal: Portal, max_rows: int, *, describe: bool) -> None:
@@ -1089,15 +1092,7 @@ class Session:
         try:
             while rows := await source.take(BATCH):
                 for row in rows:
-                    if len(row) != len(encoders):
-                        raise SQLError(
-                            SQLState.INTERNAL_ERROR,
-                            f"a COPY row has {len(row)} values for {len(encoders)} columns",
-                        )
-                    fields = [
-                        None if v is None else enc(v) for enc, v in zip(encoders, row, strict=True)
-                    ]
-                    self.send(CopyData(data=write_row(fields)))
+                    self.send(CopyData(data=write_row(encode_row(encoders, row))))
                 count += len(rows)
                 if self._pending >= FLUSH_SIZE // 2:
                     await self.drain()
@@ -1188,8 +1183,7 @@ class Session:
                 SQLState.SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"
             )
         sql = msg.query[spans[0][0] : spans[0][1]] if spans else ""
-        if sql and self.transaction_status is _FAILED and not is_transaction_exit(Statement(sql)):
-            raise _aborted()
+        self._refuse_if_aborted(sql)
         count = max(len(msg.param_types), max(parameters(sql), default=0))
         types = [0 if t == Oid.UNKNOWN else t for t in msg.param_types]
         types += [0] * (count - len(types))
@@ -1222,11 +1216,7 @@ class Session:
             prepared.described = True
             return
         statement = Statement(prepared.sql, param_types=list(prepared.types))
-        description = describe_builtin(self, statement)
-        if description is None:
-            handler = self.handler
-            assert handler is not None
-            description = await self._call(handler.describe(prepared.sql, list(prepared.types)))
+        description = await self._call(self._description(statement))
         if description is None and statement.keyword in _DESCRIBED_BY_RUNNING:
             description = await self._call(self._describe_by_running(statement))
         prepared.description = description
@@ -1238,6 +1228,15 @@ class Session:
                     types.append(oid)
                 elif types[i] == 0:
                     types[i] = oid
+
+    async def _description(self, statement: Statement) -> Description | None:
+        """A statement's shape as known ahead: built-in, else the handler's."""
+        description = describe_builtin(self, statement)
+        if description is None:
+            handler = self.handler
+            assert handler is not None
+            description = await handler.describe(statement.sql, list(statement.param_types))
+        return description
 
     async def _describe_by_running(self, statement: Statement) -> Description | None:
         """A query the handler cannot describe ahead: its columns are those
@@ -1255,12 +1254,7 @@ class Session:
 
     async def _bind(self, msg: Bind) -> None:
         prepared = self._statement(msg.statement)
-        if (
-            prepared.sql
-            and self.transaction_status is _FAILED
-            and not is_transaction_exit(Statement(prepared.sql))
-        ):
-            raise _aborted()
+        self._refuse_if_aborted(prepared.sql)
         if 0 in prepared.types:
             await self._describe_statement(prepared)
         types = prepared.types
@@ -1321,11 +1315,7 @@ class Session:
         """Describe an unstarted portal: by the statement's description when
         the handler gives one, else by running it."""
         statement = Statement(portal.sql, portal.params, portal.param_types)
-        description = describe_builtin(self, statement)
-        if description is None:
-            handler = self.handler
-            assert handler is not None
-            description = await handler.describe(portal.sql, list(portal.param_types))
+        description = await self._description(statement)
         if description is not None and _typed(description):
             portal.described = description_columns(description)
             portal.shape_known = True
@@ -1334,8 +1324,7 @@ class Session:
 
     async def _start_portal(self, portal: Portal) -> None:
         statement = Statement(portal.sql, portal.params, portal.param_types)
-        if self.transaction_status is _FAILED and not is_transaction_exit(statement):
-            raise _aborted()
+        self._refuse_if_aborted(portal.sql)
         handler = self.handler
         assert handler is not None
         previous, self._current = self._current, portal
@@ -1351,9 +1340,7 @@ class Session:
         if not portal.sql:
             self.send(EmptyQueryResponse())
             return
-        statement = Statement(portal.sql)
-        if self.transaction_status is _FAILED and not is_transaction_exit(statement):
-            raise _aborted()
+        self._refuse_if_aborted(portal.sql)
         await self._call(self._run_portal(portal, msg.max_rows))
 
     async def _run_portal(self, portal: Portal, max_rows: int) -> None:
@@ -1378,10 +1365,7 @@ class Session:
 
     async def _sync(self) -> None:
         failed, self._skipping = self._skipping, False
-        await self._finish_implicit(failed=failed)
-        if self.transaction_status is _IDLE:
-            await self._end_implicit()
-        self._ready_for_query()
+        await self._end_batch(failed=failed)
 
 
 def _typed(description: Description) -> bool:
