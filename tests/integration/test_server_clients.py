@@ -411,6 +411,32 @@ def test_smallest_server_with_psql() -> None:
         assert "cannot run: drop everything" in bad.stderr
 
 
+def test_smallest_server_with_asyncpg() -> None:
+    # asyncpg prepares every statement (Parse, Describe S) before it binds
+    # it, and decodes rows by the RowDescription it got then: a handler
+    # with no describe() of its own must still describe its SELECTs truly.
+    async def flow(port: int) -> None:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=port, user="anyone", ssl=False, timeout=TIMEOUT
+        )
+        try:
+            now = await conn.fetchval("select now()")
+            assert isinstance(now, datetime.datetime)
+            assert abs(now - datetime.datetime.now(datetime.UTC)) < datetime.timedelta(minutes=5)
+            rows = await conn.fetch("select words")
+            assert [tuple(r) for r in rows] == [("hello", 1), ("world", 2)]
+            # An untyped $1 is text, as PostgreSQL types it.
+            assert await conn.fetchval("select $1", "five") == "five"
+            with pytest.raises(asyncpg.PostgresSyntaxError, match="cannot run: drop everything"):
+                await conn.execute("drop everything", timeout=TIMEOUT)
+            assert await conn.fetchval("select now()") is not None
+        finally:
+            await conn.close()
+
+    with ServerThread(Server(Hello), "127.0.0.1", 0) as running:
+        asyncio.run(flow(running.port))
+
+
 def test_readme_shows_the_smallest_server() -> None:
     root = Path(__file__).resolve().parents[2]
     code = (root / "examples" / "smallest_server.py").read_text()

@@ -10,29 +10,48 @@ Meanwhile, and after, a well-behaved psycopg client must get its answers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import resource
 import socket
 import struct
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import psycopg
 import pytest
 
 from pygwire import FrontendConnection
-from pygwire.messages import ErrorResponse, PGMessage, Query, ReadyForQuery, StartupMessage
-from pygwire.server import Handler, Outcome, Result, Server, ServerThread
+from pygwire.messages import (
+    CopyData,
+    CopyDone,
+    CopyInResponse,
+    DataRow,
+    ErrorResponse,
+    PGMessage,
+    Query,
+    ReadyForQuery,
+    StartupMessage,
+)
+from pygwire.server import CopyIn, Handler, Outcome, Result, Server, ServerThread
 
 TIMEOUT = 30.0
 MIB = 1024 * 1024
 
 
 class Rows(Handler):
-    """``big n``: n rows of 1 KiB, made as they are sent; anything else echoes."""
+    """``big n``: n rows of 1 KiB, made as they are sent; ``copy in``: COPY
+    FROM STDIN, its rows counted; anything else echoes."""
 
     async def query(self, sql: str, params: Sequence[object]) -> Outcome:
+        if sql == "copy in":
+
+            async def sink(rows: AsyncIterator[tuple[object, ...]]) -> int:
+                return len([row async for row in rows])
+
+            return CopyIn(sink)
         if sql.startswith("big "):
             count = int(sql.split()[1])
             return Result(["n", "pad"], ((i, "x" * 1024) for i in range(count)))
@@ -230,4 +249,83 @@ def test_a_client_that_never_reads(server: ServerThread) -> None:
                 done = done or isinstance(msg, ReadyForQuery)
     assert count == rows
     assert during < 30 * MIB
+    _served(server)
+
+
+class _SlowToClose(Rows):
+    """The first session's ``close`` waits until the test lets it finish."""
+
+    closing = threading.Event()
+    release = threading.Event()
+
+    async def close(self) -> None:
+        if type(self).closing.is_set():
+            return
+        type(self).closing.set()
+        while not type(self).release.is_set():
+            await asyncio.sleep(0.01)
+
+
+def test_notify_to_a_failed_listener_spares_the_notifier() -> None:
+    # A listener breaks the protocol; while its session is still ending (its
+    # handler closing), another session's NOTIFY must not fail because of it.
+    with ServerThread(Server(_SlowToClose), "127.0.0.1", 0) as running:
+        try:
+            with _connect(running) as sock:
+                client = _startup(sock)
+                sock.sendall(client.send(Query(query_string="listen x")))
+                _until(sock, client, ReadyForQuery)
+                sock.sendall(b"Q\x00\x00\x00\x03")  # a length word below 4
+                assert _SlowToClose.closing.wait(TIMEOUT)
+                dsn = f"host=127.0.0.1 port={running.port} user=b sslmode=disable"
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute("notify x, 'hi'")
+                    assert conn.execute("still here").fetchone() == ("still here",)
+        finally:
+            _SlowToClose.release.set()
+
+
+def test_a_copy_line_that_never_ends(server: ServerThread) -> None:
+    # A line of COPY data sent a byte per CopyData costs its length once
+    # (not once per piece), and one longer than max_message_size (1 MiB
+    # here) is refused rather than buffered: 54000, as PostgreSQL's
+    # "program limit exceeded".
+    with _connect(server) as sock:
+        client = _startup(sock)
+        sock.sendall(client.send(Query(query_string="copy in")))
+        assert any(isinstance(m, CopyInResponse) for m in _until(sock, client, CopyInResponse))
+        sock.sendall(b"".join(client.send(CopyData(data=b"x")) for _ in range(100_000)))
+        # The server reads on after refusing the row (the rest of the COPY
+        # data is ignored until the client's next request).
+        sock.sendall(b"".join(client.send(CopyData(data=b"x" * 65536)) for _ in range(17)))
+        sock.sendall(CopyDone().to_wire())
+        got = _until(sock, client, ReadyForQuery)
+        errors = [m for m in got if isinstance(m, ErrorResponse)]
+        assert [e.fields.get("C") for e in errors] == ["54000"]
+        sock.sendall(client.send(Query(query_string="after")))
+        got = _until(sock, client, ReadyForQuery)
+        assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"after"]]
+    _served(server)
+
+
+def test_a_listener_that_never_reads(server: ServerThread) -> None:
+    # NOTIFYs for a listener that does not read wait in the server, up to a
+    # bound; then its session ends (53200, out of memory) rather than the
+    # server's memory growing with every notification.
+    before = rss()
+    payload = "n" * 7000
+    with _connect(server) as sock:
+        client = _startup(sock)
+        sock.sendall(client.send(Query(query_string="listen x")))
+        _until(sock, client, ReadyForQuery)
+        dsn = f"host=127.0.0.1 port={server.port} user=notifier sslmode=disable"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for _ in range(5000):  # 35 MB of notifications
+                conn.execute(f"notify x, '{payload}'")
+        during = rss() - before
+        got = list(client.receive(_closed_by_server(sock)))
+    assert during < 20 * MIB
+    last = got[-1]
+    assert isinstance(last, ErrorResponse)
+    assert (last.fields.get("S"), last.fields.get("C")) == ("FATAL", "53200")
     _served(server)

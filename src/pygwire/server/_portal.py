@@ -27,6 +27,7 @@ __all__ = [
     "Portal",
     "RowSource",
     "description_columns",
+    "encode_row",
     "expand_formats",
     "field_descriptions",
     "resolve_columns",
@@ -122,6 +123,16 @@ async def resolve_columns(spec: Sequence[Column | str], source: RowSource | None
     return resolved
 
 
+def encode_row(encoders: Sequence[Encoder], row: Row) -> list[bytes | None]:
+    """One row's values as bytes, a value per encoder (XX000 for a row of
+    another width: the handler's mistake)."""
+    if len(row) != len(encoders):
+        raise SQLError(
+            SQLState.INTERNAL_ERROR, f"a row has {len(row)} values for {len(encoders)} columns"
+        )
+    return [None if v is None else enc(v) for enc, v in zip(encoders, row, strict=True)]
+
+
 def expand_formats(codes: Sequence[int], count: int, what: str) -> list[int]:
     """A Bind format list (none: text; one: for all; else one each) for
     ``count`` items; 08P01 for another length, as PostgreSQL."""
@@ -193,6 +204,9 @@ class Portal:
         self.shape_known = described is not None
         self.cursor = cursor
         self.hold = hold
+        #: The prepared statement it was bound from (Bind): closing that
+        #: statement closes it.
+        self.statement: object = None
         #: What the statement returned, once it ran.
         self.outcome: Outcome = None
         self.started = False
@@ -232,15 +246,16 @@ class Portal:
 
     def formats(self) -> list[int]:
         """The result format code of each column."""
-        if self._formats is None:
-            count = len(self.columns) if self.columns is not None else 0
+        return self._formats_for(len(self.columns) if self.columns is not None else 0)
+
+    def _formats_for(self, count: int) -> list[int]:
+        if self._formats is None or len(self._formats) != count:
             self._formats = expand_formats(self.result_formats, count, "result column")
         return self._formats
 
     def fields(self, columns: Sequence[Column]) -> list[FieldDescription]:
         """RowDescription's fields for ``columns`` in this portal's formats."""
-        formats = expand_formats(self.result_formats, len(columns), "result column")
-        return field_descriptions(columns, formats)
+        return field_descriptions(columns, self._formats_for(len(columns)))
 
     def encode(self, row: Row) -> list[bytes | None]:
         """One row's column values as bytes."""
@@ -250,12 +265,7 @@ class Portal:
             encoders = self._encoders = [
                 encoder(c.type_oid, f) for c, f in zip(self.columns, self.formats(), strict=True)
             ]
-        if len(row) != len(encoders):
-            raise SQLError(
-                SQLState.INTERNAL_ERROR,
-                f"a row has {len(row)} values for {len(encoders)} columns",
-            )
-        return [None if v is None else enc(v) for enc, v in zip(encoders, row, strict=True)]
+        return encode_row(encoders, row)
 
     async def close(self) -> None:
         """Drop the rest of the result."""

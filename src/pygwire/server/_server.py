@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from ..auth import AuthMethod, ScramVerifier, md5_stored
+from ..exceptions import PygwireError
 from ..tls import ALPN_POSTGRESQL, server_context
 from ._errors import SQLError, SQLState
 from ._handler import Handler
@@ -163,7 +164,8 @@ class Server:
     ``idle_timeout`` and ``idle_in_transaction_timeout`` seconds a session
     may wait for the client's next request (None: forever);
     ``max_message_size`` bytes per client message (PostgreSQL allows
-    1 GiB; the default here is 64 MiB).  ``newest_minor`` is the newest
+    1 GiB; the default here is 64 MiB), and per row of COPY FROM STDIN
+    (a longer row fails with 54000).  ``newest_minor`` is the newest
     protocol minor version spoken (2: protocol 3.2, its 256-bit cancel keys).
 
     Use ``async with Server(...) as server: await server.start(host, port)``,
@@ -372,7 +374,13 @@ class Server:
         count = 0
         for session in list(self.sessions.values()):
             if channel in session.listening:
-                session.notify(channel, payload, process_id=sender)
+                try:
+                    session.notify(channel, payload, process_id=sender)
+                except PygwireError:
+                    # That listener's connection cannot take it; the
+                    # notifying session is not to blame.
+                    log.warning("session %d cannot be notified", session.process_id)
+                    continue
                 count += 1
         return count
 

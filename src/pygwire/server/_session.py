@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..auth import AuthMethod, ServerAuthenticator, error_response
@@ -73,20 +73,21 @@ from ..messages import (
 from ..sql import SqlSyntaxError, parameters, statement_spans
 from ..tls import ALPN_POSTGRESQL, TLSEndpoint, TLSError
 from ..types import Oid, TypeCodecError
-from ._builtins import describe_builtin, is_transaction_exit
+from ._builtins import checked_setting, describe_builtin, is_transaction_exit, startup_settings
 from ._copy import BINARY_TRAILER, CopyReader, binary_header, binary_row, text_row
 from ._errors import SQLError, SQLState
 from ._portal import (
     Portal,
     RowSource,
     description_columns,
+    encode_row,
     expand_formats,
     field_descriptions,
     resolve_columns,
 )
 from ._results import CopyIn, CopyOut, Description, Statement
 from ._stream import ClientStream
-from ._values import decoder, encoder
+from ._values import codec_error, decoder, encoder
 
 if TYPE_CHECKING:
     from ._handler import Handler
@@ -125,9 +126,17 @@ start and whenever they change; lower-case name -> spelling."""
 FLUSH_SIZE = 64 * 1024
 #: Rows taken from a result at a time.
 BATCH = 256
+#: Bytes of notifications a session keeps for a client that cannot take
+#: them now (inside a transaction block, or not reading); beyond this its
+#: session ends (53200) rather than the server's memory growing.
+NOTIFY_BACKLOG = 8 * 1024 * 1024
 
 #: Statements that never open an implicit transaction block themselves.
 _TRANSACTION_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+
+#: Queries described, when the handler cannot say, by running them with
+#: NULL parameters (they only read; WITH may hold an INSERT).
+_DESCRIBED_BY_RUNNING = frozenset({"SELECT", "VALUES", "TABLE"})
 
 _IDLE = TransactionStatus.IDLE
 _IN = TransactionStatus.IN_TRANSACTION
@@ -153,14 +162,6 @@ class _Prepared:
     # The client was sent its RowDescription (Describe S): its portals must
     # keep those types, whatever running the statement would infer.
     reported: bool = False
-    portals: set[str] = field(default_factory=set)
-
-
-def _aborted() -> SQLError:
-    return SQLError(
-        SQLState.IN_FAILED_SQL_TRANSACTION,
-        "current transaction is aborted, commands ignored until end of transaction block",
-    )
 
 
 class Session:
@@ -233,7 +234,13 @@ class Session:
         self._notifications: list[NotificationResponse] = []
         self._tx_notifies: list[tuple[str, str]] = []
         self._tx_cursors: set[str] = set()
+        self._tx_settings: dict[str, tuple[str, str]] | None = None  # as at BEGIN
+        self._tx_local: set[str] = set()
         self._raw_hook = False
+        self._reported = frozenset(name.lower() for name in server.reported)
+        self._backlog = 0  # bytes of the notifications waiting
+        self._delivery: asyncio.Task[None] | None = None
+        self._end_error: SQLError | None = None  # why the session is to end
 
     # -- what the connection is ------------------------------------------------------------------
     @property
@@ -301,16 +308,50 @@ class Session:
         just before its next ReadyForQuery outside a transaction (where
         PostgreSQL delivers them).  ``process_id`` is the notifying
         session's (this one's by default)."""
+        if self._shutdown or not self.connection.is_active:
+            # The session is ending (perhaps its connection failed while its
+            # handler closes): nothing more can reach this client.
+            return
         msg = NotificationResponse(
             process_id=self.process_id if process_id is None else process_id,
             channel=channel,
             payload=payload,
         )
-        if self._in_session and self._ready and self.transaction_status is _IDLE:
+        idle = self._in_session and self._ready and self.transaction_status is _IDLE
+        if idle and not self.stream.backed_up:
             self.send(msg)
             self.flush()
-        else:
-            self._notifications.append(msg)
+            return
+        self._notifications.append(msg)
+        self._backlog += len(channel) + len(payload)
+        if self._backlog > NOTIFY_BACKLOG:
+            self._notifications.clear()
+            self._end(
+                SQLError(
+                    SQLState.OUT_OF_MEMORY,
+                    "out of memory",
+                    detail="Too many notifications wait for the client to read them.",
+                )
+            )
+        elif idle and self._delivery is None:
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver())
+
+    async def _deliver(self) -> None:
+        """Send the waiting notifications once the client reads again, if
+        the session is still idle (else they go before ReadyForQuery)."""
+        try:
+            await self.stream.drain()
+            if self._ready and self.transaction_status is _IDLE and not self._shutdown:
+                self._send_notifications()
+                self.flush()
+        finally:
+            self._delivery = None
+
+    def _send_notifications(self) -> None:
+        for note in self._notifications:
+            self.send(note)
+        self._notifications.clear()
+        self._backlog = 0
 
     # -- settings --------------------------------------------------------------------------------
     @property
@@ -337,8 +378,37 @@ class Session:
         spelling = self.parameter_name(name)
         old = self._settings.get(key)
         self._settings[key] = (spelling, value)
-        if key in REPORTED_PARAMETERS and (old is None or old[1] != value):
+        if self._is_reported(key) and (old is None or old[1] != value):
             self._changed[key] = None
+
+    def _is_reported(self, key: str) -> bool:
+        """True for a setting sent with ParameterStatus (``key`` lower-case):
+        PostgreSQL's, or one the server names in ``reported``."""
+        return key in REPORTED_PARAMETERS or key in self._reported
+
+    def begin_transaction(self) -> None:
+        """A transaction block begins (BEGIN): the settings are saved, as a
+        rollback restores them."""
+        self.transaction_status = _IN
+        self._tx_settings = dict(self._settings)
+        self._tx_local.clear()
+
+    def set_local(self, name: str) -> None:
+        """SET LOCAL: the setting goes back to its value before the
+        transaction block when the block ends, committed or not."""
+        self._tx_local.add(name.lower())
+
+    def _restore_settings(self, keys: set[str] | None) -> None:
+        """Back to the settings saved at BEGIN (only ``keys``, if given)."""
+        saved = self._tx_settings
+        if saved is None:  # no BEGIN: the status was set from outside
+            return
+        for key in list(self._settings) if keys is None else keys:
+            if key not in saved:
+                self._settings.pop(key, None)
+        for key, (spelling, value) in saved.items():
+            if keys is None or key in keys:
+                self.set_parameter(spelling, value)
 
     def reset_parameter(self, name: str | None) -> None:
         """Back to the value at the start of the session (None: all of them)."""
@@ -397,8 +467,12 @@ class Session:
             if portal is not None:
                 await portal.close()
             return
+        await self._close_portals(lambda key, portal: cursors_only and not portal.cursor)
+
+    async def _close_portals(self, spare: Callable[[str, Portal], bool]) -> None:
+        """Close every portal but the running one and those ``spare`` keeps."""
         for key, portal in list(self._portals.items()):
-            if portal is self._current or (cursors_only and not portal.cursor):
+            if portal is self._current or spare(key, portal):
                 continue
             del self._portals[key]
             await portal.close()
@@ -417,14 +491,17 @@ class Session:
         of the transaction close (WITH HOLD cursors survive a commit), and
         NOTIFYs are sent on commit, dropped on rollback."""
         self.transaction_status = _IDLE
-        for key, portal in list(self._portals.items()):
-            if portal is self._current:
-                continue
-            if portal.hold and (committed or key not in self._tx_cursors):
-                await portal.materialize()
-                continue
-            del self._portals[key]
-            await portal.close()
+        self._restore_settings(self._tx_local if committed else None)
+        self._tx_settings = None
+        self._tx_local.clear()
+        held = [
+            portal
+            for key, portal in self._portals.items()
+            if portal.hold and (committed or key not in self._tx_cursors)
+        ]
+        for portal in held:
+            await portal.materialize()
+        await self._close_portals(lambda key, portal: portal in held)
         self._tx_cursors.clear()
         notifies, self._tx_notifies = self._tx_notifies, []
         if committed:
@@ -443,7 +520,16 @@ class Session:
     def shutdown(self) -> None:
         """End the session with 57P01 once it waits for the client (at once
         if it is waiting now); a running statement may finish first."""
+        self._end(
+            SQLError(SQLState.ADMIN_SHUTDOWN, "terminating connection due to administrator command")
+        )
+
+    def _end(self, error: SQLError) -> None:
+        """End the session with ``error`` once it waits for the client."""
+        if self._shutdown:
+            return
         self._shutdown = True
+        self._end_error = error
         if self._waiting and self.task is not None:
             self.task.cancel()
 
@@ -468,12 +554,14 @@ class Session:
             if not self._shutdown:
                 self.end_reason = "cancelled"
                 raise
-            self._fatal(
-                SQLError(
-                    SQLState.ADMIN_SHUTDOWN, "terminating connection due to administrator command"
-                )
+            error = self._end_error
+            assert error is not None
+            self._fatal(error)
+            self.end_reason = (
+                "the server is shutting down"
+                if error.code == SQLState.ADMIN_SHUTDOWN
+                else f"FATAL {error.code}: {error.message}"
             )
-            self.end_reason = "the server is shutting down"
         except TLSError as exc:
             if self.startup is None:
                 # TLS was never established (a failed handshake, no ALPN).
@@ -481,17 +569,15 @@ class Session:
                 self.tls_certificate = None
             self.end_reason = f"TLS: {exc}"
         except ProtocolError as exc:
-            error = SQLError(SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}")
-            if self._in_session:
-                # The state model has failed and refuses to send; PostgreSQL
-                # still says why it hangs up (FATAL 08P01), so the bytes go
-                # out past it.
-                error.severity = "FATAL"
-                with contextlib.suppress(PygwireError):
-                    self.flush()
-                self.stream.write(error.to_response().to_wire())
-            else:
-                self._fatal(error)
+            error = SQLError(
+                SQLState.PROTOCOL_VIOLATION, f"invalid frontend message: {exc}", severity="FATAL"
+            )
+            # The state model has failed and refuses to send; PostgreSQL
+            # still says why it hangs up (FATAL 08P01), in the session as
+            # before it (a bad startup packet), so the bytes go out past it.
+            with contextlib.suppress(PygwireError):
+                self.flush()
+            self.stream.write(error.to_response().to_wire())
             self.end_reason = f"protocol violation: {exc}"
         except OSError as exc:
             self.end_reason = f"connection error: {exc}"
@@ -504,6 +590,9 @@ class Session:
 
     async def _finish(self) -> None:
         self._shutdown = True
+        self._ready = False
+        if self._delivery is not None:
+            self._delivery.cancel()
         with contextlib.suppress(PygwireError):
             self.flush()
         for portal in list(self._portals.values()):
@@ -574,6 +663,14 @@ class Session:
             raise _Closed("the client closed the connection")
         return data
 
+    def _refuse_if_aborted(self, sql: str) -> None:
+        """In a failed transaction block only what ends it runs (25P02)."""
+        if sql and self.transaction_status is _FAILED and not is_transaction_exit(Statement(sql)):
+            raise SQLError(
+                SQLState.IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )
+
     # -- user code -------------------------------------------------------------------------------
     async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run handler code in a task a CancelRequest can cancel."""
@@ -595,7 +692,7 @@ class Session:
         if isinstance(exc, SQLError):
             return exc
         if isinstance(exc, TypeCodecError):
-            return SQLError(exc.sqlstate, str(exc), data_type_name=exc.type_name)
+            return codec_error(exc)
         if isinstance(exc, SqlSyntaxError):
             return SQLError(SQLState.SYNTAX_ERROR, exc.reason, position=exc.position)
         log.error(
@@ -677,10 +774,14 @@ class Session:
         if not await self._authenticate():
             return False
         self.secret_key = secrets.token_bytes(32 if self.protocol_version >= 0x00030002 else 4)
-        self._init_parameters()
         handler = server.handler(self)
         self.handler = handler
         self._raw_hook = type(handler).message is not _handler_message()
+        try:
+            self._init_parameters()
+        except SQLError as exc:
+            self._fatal(exc)
+            raise _Closed(f"refused: {exc.message}") from None
         try:
             await self._call(handler.startup())
         except Exception as exc:
@@ -744,12 +845,15 @@ class Session:
     def _init_parameters(self) -> None:
         assert self.startup is not None
         values = dict(self.server.parameters)
-        values["application_name"] = self.startup.params.get("application_name", "")
+        values["application_name"] = ""
         values["session_authorization"] = self.user
         for name, value in values.items():
             self._settings[name.lower()] = (name, value)
-            if name.lower() in REPORTED_PARAMETERS or name in self.server.reported:
+            if self._is_reported(name.lower()):
                 self._changed[name.lower()] = None
+        # The client's settings, as SET takes them; RESET goes back to them.
+        for name, value in startup_settings(self.startup.params):
+            self.set_parameter(name, checked_setting(self, name, value))
         self._initial = dict(self._settings)
 
     def _report_changes(self) -> None:
@@ -762,9 +866,7 @@ class Session:
     def _ready_for_query(self) -> None:
         self._report_changes()
         if self.transaction_status is _IDLE and self._notifications:
-            for note in self._notifications:
-                self.send(note)
-            self._notifications.clear()
+            self._send_notifications()
         self.send(ReadyForQuery(status=self.transaction_status))
         self._ready = True
 
@@ -785,10 +887,14 @@ class Session:
                     raise
                 except Exception as exc:
                     self._error(exc)
-                    if isinstance(msg, Query):
-                        self._ready_for_query()
-                    else:
+                    if isinstance(msg, Sync):
+                        # The batch failed; Sync still ends it (ReadyForQuery).
                         self._skipping = True
+                        await self._sync()
+                    elif isinstance(msg, (Query, FunctionCall)):
+                        self._ready_for_query()
+                    elif isinstance(msg, (Parse, Bind, Describe, Execute, Close)):
+                        self._skipping = True  # up to the batch's Sync
                     continue
             mtype = type(msg)
             if mtype is Query:
@@ -852,10 +958,7 @@ class Session:
             finally:
                 self._current = None
         self._multi = False
-        await self._finish_implicit(failed=failed)
-        if self.transaction_status is _IDLE:
-            await self._end_implicit()
-        self._ready_for_query()
+        await self._end_batch(failed=failed)
 
     # -- implicit transaction blocks -----------------------------------------------------------
     @property
@@ -903,8 +1006,7 @@ class Session:
             self._error(exc)
 
     async def _simple_statement(self, statement: Statement) -> None:
-        if self.transaction_status is _FAILED and not is_transaction_exit(statement):
-            raise _aborted()
+        self._refuse_if_aborted(statement.sql)
         handler = self.handler
         assert handler is not None
         portal = Portal("", statement.sql)
@@ -915,13 +1017,14 @@ class Session:
         await portal.start(outcome, statement.keyword)
         await self._emit(portal, 0, describe=True)
 
-    async def _end_implicit(self) -> None:
-        """The implicit transaction of a Query or a batch ended: its portals close."""
-        for key, portal in list(self._portals.items()):
-            if portal.hold:
-                continue
-            del self._portals[key]
-            await portal.close()
+    async def _end_batch(self, *, failed: bool) -> None:
+        """A Query or an extended-query batch (at Sync) is over: its implicit
+        block ends, and outside a transaction block its portals close
+        (WITH HOLD cursors stay); then ReadyForQuery."""
+        await self._finish_implicit(failed=failed)
+        if self.transaction_status is _IDLE:
+            await self._close_portals(lambda key, portal: portal.hold)
+        self._ready_for_query()
 
     # -- results ---------------------------------------------------------------------------------
     async def _emit(self, portal: Portal, max_rows: int, *, describe: bool) -> None:
@@ -991,15 +1094,7 @@ class Session:
         try:
             while rows := await source.take(BATCH):
                 for row in rows:
-                    if len(row) != len(encoders):
-                        raise SQLError(
-                            SQLState.INTERNAL_ERROR,
-                            f"a COPY row has {len(row)} values for {len(encoders)} columns",
-                        )
-                    fields = [
-                        None if v is None else enc(v) for enc, v in zip(encoders, row, strict=True)
-                    ]
-                    self.send(CopyData(data=header + write_row(fields)))
+                    self.send(CopyData(data=header + write_row(encode_row(encoders, row))))
                     header = b""
                 count += len(rows)
                 if self._pending >= FLUSH_SIZE // 2:
@@ -1017,7 +1112,7 @@ class Session:
             raise SQLError(SQLState.INVALID_PARAMETER_VALUE, f"COPY format {fmt} is not supported")
         width = cin.width
         self.send(CopyInResponse(overall_format=fmt, col_formats=[fmt] * (width or 0)))
-        reader = CopyReader(binary=fmt == 1, columns=width)
+        reader = CopyReader(binary=fmt == 1, columns=width, max_row=self.server.max_message_size)
         decoders = [decoder(t, fmt) for t in cin.types] if cin.types is not None else None
         over: list[BaseException | None] = [None]
 
@@ -1091,8 +1186,7 @@ class Session:
                 SQLState.SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"
             )
         sql = msg.query[spans[0][0] : spans[0][1]] if spans else ""
-        if sql and self.transaction_status is _FAILED and not is_transaction_exit(Statement(sql)):
-            raise _aborted()
+        self._refuse_if_aborted(sql)
         count = max(len(msg.param_types), max(parameters(sql), default=0))
         types = [0 if t == Oid.UNKNOWN else t for t in msg.param_types]
         types += [0] * (count - len(types))
@@ -1125,11 +1219,9 @@ class Session:
             prepared.described = True
             return
         statement = Statement(prepared.sql, param_types=list(prepared.types))
-        description = describe_builtin(self, statement)
-        if description is None:
-            handler = self.handler
-            assert handler is not None
-            description = await self._call(handler.describe(prepared.sql, list(prepared.types)))
+        description = await self._call(self._description(statement))
+        if description is None and statement.keyword in _DESCRIBED_BY_RUNNING:
+            description = await self._call(self._describe_by_running(statement))
         prepared.description = description
         prepared.described = True
         if description is not None:
@@ -1140,14 +1232,32 @@ class Session:
                 elif types[i] == 0:
                     types[i] = oid
 
+    async def _description(self, statement: Statement) -> Description | None:
+        """A statement's shape as known ahead: built-in, else the handler's."""
+        description = describe_builtin(self, statement)
+        if description is None:
+            handler = self.handler
+            assert handler is not None
+            description = await handler.describe(statement.sql, list(statement.param_types))
+        return description
+
+    async def _describe_by_running(self, statement: Statement) -> Description | None:
+        """A query the handler cannot describe ahead: its columns are those
+        of its result with every parameter NULL.  Clients that prepare
+        (asyncpg, pg8000) decode rows by the statement's description, so
+        "no rows" would contradict the rows that Execute then sends."""
+        count = len(statement.param_types)
+        portal = Portal("", statement.sql, [None] * count, list(statement.param_types))
+        try:
+            await self._start_portal(portal)
+            columns = portal.columns
+        finally:
+            await portal.close()
+        return None if columns is None else Description(columns)
+
     async def _bind(self, msg: Bind) -> None:
         prepared = self._statement(msg.statement)
-        if (
-            prepared.sql
-            and self.transaction_status is _FAILED
-            and not is_transaction_exit(Statement(prepared.sql))
-        ):
-            raise _aborted()
+        self._refuse_if_aborted(prepared.sql)
         if 0 in prepared.types:
             await self._describe_statement(prepared)
         types = prepared.types
@@ -1176,17 +1286,18 @@ class Session:
         ):
             portal.described = description_columns(prepared.description)
             portal.shape_known = True
+        portal.statement = prepared
         self._portals[name] = portal
-        prepared.portals.add(name)
         self.send(BindComplete())
 
     async def _describe(self, msg: Describe) -> None:
         if msg.kind == "S":
             prepared = self._statement(msg.name)
             await self._describe_statement(prepared)
-            self.send(
-                ParameterDescription(type_oids=[oid if oid else Oid.TEXT for oid in prepared.types])
-            )
+            # Told the parameters are text, the client may send them in
+            # text's binary format: they are text from now on.
+            prepared.types[:] = [oid if oid else Oid.TEXT for oid in prepared.types]
+            self.send(ParameterDescription(type_oids=list(prepared.types)))
             columns = description_columns(prepared.description)
             prepared.reported = True
             if columns is None:
@@ -1207,11 +1318,7 @@ class Session:
         """Describe an unstarted portal: by the statement's description when
         the handler gives one, else by running it."""
         statement = Statement(portal.sql, portal.params, portal.param_types)
-        description = describe_builtin(self, statement)
-        if description is None:
-            handler = self.handler
-            assert handler is not None
-            description = await handler.describe(portal.sql, list(portal.param_types))
+        description = await self._description(statement)
         if description is not None and _typed(description):
             portal.described = description_columns(description)
             portal.shape_known = True
@@ -1220,8 +1327,7 @@ class Session:
 
     async def _start_portal(self, portal: Portal) -> None:
         statement = Statement(portal.sql, portal.params, portal.param_types)
-        if self.transaction_status is _FAILED and not is_transaction_exit(statement):
-            raise _aborted()
+        self._refuse_if_aborted(portal.sql)
         handler = self.handler
         assert handler is not None
         previous, self._current = self._current, portal
@@ -1237,9 +1343,7 @@ class Session:
         if not portal.sql:
             self.send(EmptyQueryResponse())
             return
-        statement = Statement(portal.sql)
-        if self.transaction_status is _FAILED and not is_transaction_exit(statement):
-            raise _aborted()
+        self._refuse_if_aborted(portal.sql)
         await self._call(self._run_portal(portal, msg.max_rows))
 
     async def _run_portal(self, portal: Portal, max_rows: int) -> None:
@@ -1255,18 +1359,16 @@ class Session:
         if msg.kind == "S":
             prepared = self._statements.pop(msg.name, None)
             if prepared is not None:
-                for name in prepared.portals:
-                    await self.close_portal(name)
+                for name, portal in list(self._portals.items()):
+                    if portal.statement is prepared:
+                        await self.close_portal(name)
         else:
             await self.close_portal(msg.name)
         self.send(CloseComplete())
 
     async def _sync(self) -> None:
         failed, self._skipping = self._skipping, False
-        await self._finish_implicit(failed=failed)
-        if self.transaction_status is _IDLE:
-            await self._end_implicit()
-        self._ready_for_query()
+        await self._end_batch(failed=failed)
 
 
 def _typed(description: Description) -> bool:

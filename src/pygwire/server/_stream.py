@@ -127,6 +127,12 @@ class ClientStream(asyncio.Protocol):
         self._send_tls()
 
     @property
+    def backed_up(self) -> bool:
+        """True while the transport's write buffer is above its high-water
+        mark (the client is not reading fast enough)."""
+        return self._writing_paused
+
+    @property
     def writable(self) -> bool:
         """False once nothing written can reach the peer any more."""
         return self.transport is not None and not self.transport.is_closing()

@@ -73,7 +73,8 @@ def infer_type(value: object) -> int:
         return Oid.TEXT
 
 
-def _sql_error(exc: TypeCodecError) -> SQLError:
+def codec_error(exc: TypeCodecError) -> SQLError:
+    """A codec's error as the client gets it (its SQLSTATE and type name)."""
     return SQLError(exc.sqlstate, str(exc), data_type_name=exc.type_name)
 
 
@@ -108,7 +109,7 @@ def encoder(oid: int, fmt: int) -> Encoder:
             return type_codec.encode(value, fmt)
         except TypeCodecError as exc:
             if exc.sqlstate != SQLState.DATATYPE_MISMATCH:
-                raise _sql_error(exc) from None
+                raise codec_error(exc) from None
         # The value is of another Python type: the two conversions.
         try:
             if string_type:
@@ -117,7 +118,7 @@ def encoder(oid: int, fmt: int) -> Encoder:
                 parsed = type_codec.decode(value.encode("utf-8"), Format.TEXT)
                 return type_codec.encode(parsed, fmt)
         except TypeCodecError as exc:
-            raise _sql_error(exc) from None
+            raise codec_error(exc) from None
         raise SQLError(
             SQLState.DATATYPE_MISMATCH,
             f"cannot send a {type(value).__name__} value as type {type_codec.name}",
@@ -203,6 +204,6 @@ def decoder(oid: int, fmt: int) -> Decoder:
         try:
             return type_codec.decode(data, fmt)
         except TypeCodecError as exc:
-            raise _sql_error(exc) from None
+            raise codec_error(exc) from None
 
     return decode
