@@ -587,9 +587,66 @@ _TO_CLIENT: Final[dict[int, _Formatter]] = {
 }
 
 
+def _fast_fields(wire: bytes, bind: bool) -> str | None:
+    """The fields of a Bind (``bind``) or a DataRow, as :class:`_Walk`
+    prints them, when the body is well formed and exactly consumed; None
+    otherwise, and the walk decides.  These two are the messages a traced
+    session formats most often afresh: their values change every time."""
+    end = len(wire)
+    pos = 5
+    out = ["Bind\t" if bind else "DataRow\t"]
+    if bind:
+        for _ in range(2):  # portal, statement
+            z = wire.find(0, pos)
+            if z < 0:
+                return None
+            out.append(f' "{wire[pos:z].decode("utf-8", "surrogateescape")}"')
+            pos = z + 1
+        if pos + 2 > end:
+            return None
+        n = (wire[pos] << 8) | wire[pos + 1]  # libpq prints Int16s unsigned
+        pos += 2
+        if pos + 2 * n + 2 > end:
+            return None
+        out.append(f" {n}")
+        out.extend(f" {(wire[i] << 8) | wire[i + 1]}" for i in range(pos, pos + 2 * n, 2))
+        pos += 2 * n
+    elif pos + 2 > end:
+        return None
+    count = (wire[pos] << 8) | wire[pos + 1]
+    pos += 2
+    out.append(f" {count}")
+    for _ in range(count):
+        if pos + 4 > end:
+            return None
+        length: int = _FRAME.unpack_from(wire, pos)[0]
+        pos += 4
+        out.append(f" {length}")
+        if length != -1:
+            if length < 0 or pos + length > end:
+                return None
+            out.append(f" '{_escape(wire[pos : pos + length])}'")
+            pos += length
+    if bind:
+        if pos + 2 > end:
+            return None
+        n = (wire[pos] << 8) | wire[pos + 1]
+        pos += 2
+        if pos + 2 * n > end:
+            return None
+        out.append(f" {n}")
+        out.extend(f" {(wire[i] << 8) | wire[i + 1]}" for i in range(pos, pos + 2 * n, 2))
+        pos += 2 * n
+    return "".join(out) if pos == end else None
+
+
 def _format_typed(wire: bytes, to_server: bool, style: _Style, length_text: str) -> str:
-    w = _Walk(wire, 5)
     code = wire[0]
+    if code == (0x42 if to_server else 0x44) and style.length == len(wire) - 1:
+        fields = _fast_fields(wire, to_server)
+        if fields is not None:
+            return f"{'F' if to_server else 'B'}\t{length_text}\t{fields}\n"
+    w = _Walk(wire, 5)
     fmt = (_TO_SERVER if to_server else _TO_CLIENT).get(code) or _EITHER.get(code)
     try:
         if fmt is None:
