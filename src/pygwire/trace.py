@@ -184,6 +184,7 @@ class UnknownMessage(PGMessage):
 
 
 _NON_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
+_PRINTABLE = bytes(range(0x20, 0x7F))
 _FRAME = struct.Struct("!i")
 
 
@@ -198,7 +199,7 @@ def _escape(data: bytes) -> str:
     runs in is true for 0x20-0x7e only; a backslash is printed bare, so
     ``\\x41`` in a trace may be the byte 0x41's four characters.
     """
-    if _NON_PRINTABLE.search(data) is None:
+    if not data.translate(None, _PRINTABLE):  # nothing left but what prints
         return data.decode("ascii")
     return _NON_PRINTABLE.sub(_hex_escape, data).decode("ascii")
 
@@ -212,6 +213,7 @@ def _format_timestamp(when: datetime) -> str:
 #: to this many of them (then it starts afresh).
 _CACHED_SIZE = 64
 _CACHED_LINES = 4096
+_FRONTEND = MessageDirection.FRONTEND
 
 #: The start of the last second formatted by :func:`_now_text`, in
 #: nanoseconds since the epoch, and its text.
@@ -771,11 +773,12 @@ class Tracer:
         self.regress = regress
         self.redact = redact
         self.omit_untraced = omit_untraced
-        # The line of each small message already formatted, by direction
-        # and wire bytes: a session repeats most of its messages exactly
-        # (Sync, BindComplete, ReadyForQuery, "UPDATE 1"), and the same
-        # bytes always give the same line.
-        self._lines: dict[bytes, str] = {}
+        # The line of each small message already formatted, by wire bytes,
+        # for the server's messages and the client's ([False], [True]): a
+        # session repeats most of its messages exactly (Sync, BindComplete,
+        # ReadyForQuery, "UPDATE 1"), and the same bytes always give the
+        # same line.
+        self._lines: tuple[dict[bytes, str], dict[bytes, str]] = ({}, {})
 
     def trace(
         self,
@@ -821,6 +824,11 @@ class Tracer:
         read, instead of from ``message`` encoded again, and ``size``
         defaults to their length.
         """
+        if wire is not None and size is None and timestamp is None:
+            # A proxy's usual case: bytes formatted before.
+            line = self._lines[direction is _FRONTEND].get(wire)
+            if line is not None:
+                return _now_text() + "\t" + line if self.timestamps else line
         kind = _KINDS.get(type(message))
         if kind is None:
             kind = _KINDS[type(message)] = _kind_of(type(message))
@@ -841,17 +849,17 @@ class Tracer:
         if kind == _PACKET or (isinstance(message, UnknownMessage) and not message.type_code):
             length = len(wire) if size is None else size
             return prefix + _format_startup(wire, length, self.regress)
-        to_server = direction is MessageDirection.FRONTEND
+        to_server = direction is _FRONTEND
         # Not the 'p' family: the same bytes print differently by the
         # reply libpq was sending (a password, a SASL message).
         cacheable = (size is None or size == len(wire)) and len(wire) <= _CACHED_SIZE
         if cacheable and wire[0] != 0x70:
-            key = (b"F" if to_server else b"B") + wire
-            line = self._lines.get(key)
+            lines = self._lines[to_server]
+            line = lines.get(wire)
             if line is None:
-                if len(self._lines) >= _CACHED_LINES:
-                    self._lines.clear()
-                line = self._lines[key] = self._typed(wire, to_server, len(wire) - 1, message)
+                if len(lines) >= _CACHED_LINES:
+                    lines.clear()
+                line = lines[wire] = self._typed(wire, to_server, len(wire) - 1, message)
             return prefix + line
         length = len(wire) - 1 if size is None else size - 1
         return prefix + self._typed(wire, to_server, length, message)
