@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 
 from .. import MessageDirection, ProtocolError, ProxyConnection, StateMachineError
+from .._aio import TLSProtocol
 from ..auth import (
     SCRAM_SHA_256,
     AuthMethod,
@@ -241,7 +242,7 @@ class _End(Exception):
 # -- one TCP connection -------------------------------------------------------------------
 
 
-class _Link(asyncio.Protocol):
+class _Link(TLSProtocol):
     """One TCP connection, optionally under TLS, as plaintext in and out.
 
     During the startup the session awaits :meth:`read`; in the relay,
@@ -250,9 +251,8 @@ class _Link(asyncio.Protocol):
     """
 
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
-        self.transport: asyncio.Transport | None = None
-        self.tls: TLSEndpoint | None = None
         self.peer: _Link | None = None
         self.on_data: Callable[[bytes], None] | None = None
         self.on_close: Callable[[_Link, str], None] | None = None
@@ -272,20 +272,11 @@ class _Link(asyncio.Protocol):
         if not self.made.done():
             self.made.set_result(None)
 
-    def data_received(self, data: bytes) -> None:
-        if self.tls is not None:
-            try:
-                data = self.tls.receive(data)
-            except TLSError as exc:
-                self._fail(exc)
-                return
-            self._flush_tls()
-            if self.tls.closed:
-                self._ended()
-            elif not data:
-                self._wake()  # a handshake step: start_tls is waiting
+    def _received(self, data: bytes) -> None:
         if data:
             self._deliver(data)
+        else:
+            self._wake()  # a handshake step: start_tls is waiting
 
     def eof_received(self) -> bool:
         self._ended()
@@ -350,26 +341,6 @@ class _Link(asyncio.Protocol):
         self._buffer.clear()
         return data
 
-    # plaintext out
-    def write(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        if self.tls is None:
-            self.transport.write(data)
-        else:
-            try:
-                self.tls.send(data)
-            except TLSError as exc:
-                self._fail(exc)
-                return
-            self._flush_tls()
-
-    def _flush_tls(self) -> None:
-        assert self.tls is not None
-        out = self.tls.outgoing()
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(out)
-
     async def start_tls(self, tls: TLSEndpoint, received: bytes = b"") -> None:
         """Run a TLS handshake over this connection: ``received`` is
         ciphertext already read (a direct-SSL ClientHello)."""
@@ -381,7 +352,7 @@ class _Link(asyncio.Protocol):
             plain = tls.receive(received + leftover) if received or leftover else b""
         except TLSError as exc:
             raise _End(f"{self.name}: {exc}", error=True) from exc
-        self._flush_tls()
+        self._send_tls()
         if plain:
             self._buffer += plain
         while not tls.handshake_done:
@@ -396,13 +367,6 @@ class _Link(asyncio.Protocol):
                 raise _End(f"{self.name}: {self._error}", error=True)
             if self.eof and not tls.handshake_done:
                 raise _End(f"{self.name} closed the connection during the TLS handshake")
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            if self.tls is not None and self.tls.handshake_done:
-                self.tls.close()
-                self._flush_tls()
-            self.transport.close()
 
 
 # -- the server --------------------------------------------------------------------------

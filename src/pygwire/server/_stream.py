@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from .._aio import TLSProtocol
 from ..tls import TLSEndpoint, TLSError
 
 __all__ = ["READ_HIGH_WATER", "WRITE_HIGH_WATER", "ClientStream"]
@@ -24,14 +25,13 @@ READ_HIGH_WATER = 256 * 1024
 WRITE_HIGH_WATER = 256 * 1024
 
 
-class ClientStream(asyncio.Protocol):
+class ClientStream(TLSProtocol):
     """An accepted connection: plaintext in (:meth:`read`), out (:meth:`write`)."""
 
     def __init__(self, on_connected: Callable[[ClientStream], None] | None = None) -> None:
+        super().__init__()
         #: Called once the connection is made (the server starts a session).
         self.on_connected = on_connected
-        self.transport: asyncio.Transport | None = None
-        self.tls: TLSEndpoint | None = None
         #: The peer's address, as the socket reports it.
         self.peer: object = None
         #: True once the peer closed or the connection was lost.
@@ -53,16 +53,7 @@ class ClientStream(asyncio.Protocol):
         if self.on_connected is not None:
             self.on_connected(self)
 
-    def data_received(self, data: bytes) -> None:
-        if self.tls is not None:
-            try:
-                data = self.tls.receive(data)
-            except TLSError as exc:
-                self._fail(exc)
-                return
-            self._send_tls()
-            if self.tls.closed:
-                self._ended()
+    def _received(self, data: bytes) -> None:
         if data:
             self._incoming += data
             if len(self._incoming) > READ_HIGH_WATER and self.transport is not None:
@@ -111,21 +102,6 @@ class ClientStream(asyncio.Protocol):
         return len(self._incoming)
 
     # -- writing ------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        """Send ``data`` (encrypted under TLS); dropped once the connection is gone."""
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        if self.tls is None:
-            transport.write(data)
-            return
-        try:
-            self.tls.send(data)
-        except TLSError as exc:
-            self._fail(exc)
-            return
-        self._send_tls()
-
     @property
     def backed_up(self) -> bool:
         """True while the transport's write buffer is above its high-water
@@ -164,22 +140,7 @@ class ClientStream(asyncio.Protocol):
         if plain:
             self._incoming += plain
 
-    def _send_tls(self) -> None:
-        assert self.tls is not None
-        out = self.tls.outgoing()
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(out)
-
     # -- the end ------------------------------------------------------------
-    def close(self) -> None:
-        """Close after what was written is sent (with TLS close_notify)."""
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            if self.tls is not None and self.tls.handshake_done:
-                self.tls.close()
-                self._send_tls()
-            transport.close()
-
     def abort(self) -> None:
         """Close at once, dropping what was not sent."""
         if self.transport is not None:
