@@ -168,6 +168,17 @@ class MessageDecoder:
         """Every complete message buffered so far."""
         return list(self)
 
+    def feed_and_read(self, data: bytes | bytearray | memoryview) -> list[PGMessage]:
+        """:meth:`feed` ``data``, then :meth:`read_all`: one call per chunk
+        for a proxy's forwarding loop (quickest with ``bytes``)."""
+        if type(data) is not bytes:
+            self.feed(data)  # the checks, and the error a non-buffer gets
+        elif self._error is not None:
+            raise self._error
+        elif data:
+            self._frames.feed(data)
+        return list(_hotpath.drain(self._queue, self._refill, None, None, "", False))
+
     def __iter__(self) -> Iterator[PGMessage]:
         """Yield messages until no complete message is left."""
         return _hotpath.drain(self._queue, self._refill, None, None, "", False)

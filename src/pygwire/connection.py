@@ -293,8 +293,7 @@ class _Stream:
             # The usual case, written out: whole messages in one chunk,
             # passed on as they came.
             decoder = self.decoder
-            decoder.feed(chunk)
-            self.step_all(decoder.read_all())
+            self.step_all(decoder.feed_and_read(chunk))
             if not decoder.buffered:
                 return chunk
             self.chunks.append(chunk)

@@ -22,9 +22,11 @@ import pytest
 import pygwire
 from pygwire import (
     BackendConnection,
+    BackendMessageDecoder,
     ConnectionPhase,
     FrontendConnection,
     MessageDirection,
+    ProtocolError,
     ProxyConnection,
     PygwireError,
 )
@@ -262,3 +264,27 @@ def test_wire_observers_follow_take_in_the_middle_of_a_chunk() -> None:
     assert proxy.take_unread_from_server() == b"".join(WIRE[3:5])
     list(proxy.from_server(b"".join(WIRE[3:5])))
     assert seen == WIRE[:5]
+
+
+def test_feed_and_read_is_feed_then_read_all() -> None:
+    """A proxy's one call per chunk gives what the two calls give: the same
+    messages, the same bytes kept for later, the same refusals."""
+    stream = b"".join(WIRE[1:5])
+    for cut in range(len(stream) + 1):
+        one, two = BackendMessageDecoder(), BackendMessageDecoder()
+        one.phase = two.phase = ConnectionPhase.AUTHENTICATING
+        got = one.feed_and_read(stream[:cut]) + one.feed_and_read(stream[cut:])
+        two.feed(stream[:cut])
+        first = two.read_all()
+        two.feed(stream[cut:])
+        assert got == first + two.read_all()
+        assert one.buffered == two.buffered == 0
+    decoder = BackendMessageDecoder()
+    with pytest.raises(TypeError):
+        decoder.feed_and_read(5)  # type: ignore[arg-type]  # bytes(5) is not a message
+    decoder.phase = ConnectionPhase.READY
+    assert decoder.feed_and_read(bytearray(WIRE[-1])) == [RESULT[-1]]
+    with pytest.raises(ProtocolError):
+        decoder.feed_and_read(b"Z\x00\x00\x00\x02")  # a length word below 4
+    with pytest.raises(ProtocolError):
+        decoder.feed_and_read(b"")  # the error stays
