@@ -279,7 +279,10 @@ def test_pipeline_with_an_error(pg18: PostgresServer, tmp_path: Path, flags: pq.
     (rec,) = out
     # The failed pipeline: the third query is never answered.
     assert rec.text.count("ErrorResponse") == 1
-    check(rec)
+    # libpq traces the third query when it queues it; whether its bytes
+    # reach the relay before or after the first answers is up to the
+    # scheduler, so only libpq's own interleaving is compared.
+    check(rec, relay_order=False)
 
 
 @pytest.mark.parametrize("flags", MODES)
