@@ -595,8 +595,22 @@ def _fast_fields(wire: bytes, bind: bool) -> str | None:
     otherwise, and the walk decides.  These two are the messages a traced
     session formats most often afresh: their values change every time."""
     end = len(wire)
-    pos = 5
     out = ["Bind\t" if bind else "DataRow\t"]
+
+    def int16s(pos: int) -> int:
+        """An Int16 count and that many Int16s (printed unsigned, as libpq
+        does); the position after them, or -1."""
+        if pos + 2 > end:
+            return -1
+        n = (wire[pos] << 8) | wire[pos + 1]
+        pos += 2
+        if pos + 2 * n > end:
+            return -1
+        out.append(f" {n}")
+        out.extend(f" {(wire[i] << 8) | wire[i + 1]}" for i in range(pos, pos + 2 * n, 2))
+        return pos + 2 * n
+
+    pos = 5
     if bind:
         for _ in range(2):  # portal, statement
             z = wire.find(0, pos)
@@ -604,16 +618,8 @@ def _fast_fields(wire: bytes, bind: bool) -> str | None:
                 return None
             out.append(f' "{wire[pos:z].decode("utf-8", "surrogateescape")}"')
             pos = z + 1
-        if pos + 2 > end:
-            return None
-        n = (wire[pos] << 8) | wire[pos + 1]  # libpq prints Int16s unsigned
-        pos += 2
-        if pos + 2 * n + 2 > end:
-            return None
-        out.append(f" {n}")
-        out.extend(f" {(wire[i] << 8) | wire[i + 1]}" for i in range(pos, pos + 2 * n, 2))
-        pos += 2 * n
-    elif pos + 2 > end:
+        pos = int16s(pos)  # parameter formats
+    if pos < 0 or pos + 2 > end:
         return None
     count = (wire[pos] << 8) | wire[pos + 1]
     pos += 2
@@ -630,15 +636,7 @@ def _fast_fields(wire: bytes, bind: bool) -> str | None:
             out.append(f" '{_escape(wire[pos : pos + length])}'")
             pos += length
     if bind:
-        if pos + 2 > end:
-            return None
-        n = (wire[pos] << 8) | wire[pos + 1]
-        pos += 2
-        if pos + 2 * n > end:
-            return None
-        out.append(f" {n}")
-        out.extend(f" {(wire[i] << 8) | wire[i + 1]}" for i in range(pos, pos + 2 * n, 2))
-        pos += 2 * n
+        pos = int16s(pos)  # result formats
     return "".join(out) if pos == end else None
 
 
