@@ -53,6 +53,7 @@ typedef struct {
     PyTypeObject *RowEncoderType; /* what data_row_to_wire() returns */
     PyTypeObject *RowMakerType;   /* what pgoutput_row_maker() returns */
     PyTypeObject *BoundaryMakerType; /* what pgoutput_boundary_maker() returns */
+    PyTypeObject *StepperType;       /* what model_steppers() returns */
     Py_ssize_t max_message_length;
 } State;
 
@@ -2583,6 +2584,563 @@ pgoutput_boundary_maker(PyObject *module, PyObject *const *args, Py_ssize_t narg
     return (PyObject *)m;
 }
 
+/* -- model_steppers ------------------------------------------------------- */
+
+/* The protocol model's loops over a chunk's messages (see _hotpath.py):
+ * the common steps read and write the model's and its states' slots
+ * directly; everything else calls the model's own Python methods, exactly
+ * where the reference does.  Every object the loops read a state's slots
+ * from is checked to be a state (a model, for the model) first. */
+
+enum {
+    M_CUR,
+    M_QUEUE,
+    M_SKIPPING,
+    M_CLOSED,
+    M_UNSYNCED,
+    M_AFTER_ERROR,
+    M_IN_SESSION,
+    M_PENDING_SYNCS,
+    M_TRANSACTION_STATUS,
+    M_STEADY_SERVER,
+    M_STEADY_CLIENT,
+    M_SLOTS
+};
+static const char *const model_slot_names[M_SLOTS] = {
+    "_cur",          "_queue",        "_skipping",          "_closed",
+    "_unsynced",     "_after_error",  "in_session",         "pending_syncs",
+    "transaction_status", "steady_server", "steady_client",
+};
+
+enum { N_SERVER, N_PLAIN, N_QUEUES, N_STARTABLE, N_BATCH, N_SYNCS, N_STEADY_SERVER, N_SLOTS };
+static const char *const node_slot_names[N_SLOTS] = {
+    "server", "plain", "queues", "startable", "batch", "syncs", "steady_server",
+};
+
+/* Names of the methods the loops call and of the message fields they read. */
+enum { S_SERVER_STEP, S_NEXT, S_STARTUP_CLIENT_STEP, S_REQUEST, S_START, S_POPLEFT, S_APPEND,
+       S_STATUS, S_KIND, S_NAMES };
+static const char *const stepper_names[S_NAMES] = {
+    "_server_step", "_next", "_startup_client_step", "_request", "_start",
+    "popleft",      "append", "status",             "kind",
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *model;
+    PyTypeObject *node;
+    PyObject *idle, *done, *rfq, *none;
+    PyObject *requests;       /* dict: message type -> request */
+    PyObject *describe;       /* the Describe class */
+    PyObject *describe_kinds; /* dict: Describe.kind -> request */
+    PyObject *names[S_NAMES];
+    Py_ssize_t m[M_SLOTS]; /* the model's slot offsets */
+    Py_ssize_t n[N_SLOTS]; /* a state's slot offsets */
+    int server;            /* server_steps, else client_steps */
+    vectorcallfunc vectorcall;
+} Stepper;
+
+static int
+stepper_traverse(Stepper *s, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(s));
+    Py_VISIT(s->model);
+    Py_VISIT(s->node);
+    Py_VISIT(s->idle);
+    Py_VISIT(s->done);
+    Py_VISIT(s->rfq);
+    Py_VISIT(s->none);
+    Py_VISIT(s->requests);
+    Py_VISIT(s->describe);
+    Py_VISIT(s->describe_kinds);
+    return 0;
+}
+
+static int
+stepper_clear(Stepper *s)
+{
+    int i;
+
+    Py_CLEAR(s->model);
+    Py_CLEAR(s->node);
+    Py_CLEAR(s->idle);
+    Py_CLEAR(s->done);
+    Py_CLEAR(s->rfq);
+    Py_CLEAR(s->none);
+    Py_CLEAR(s->requests);
+    Py_CLEAR(s->describe);
+    Py_CLEAR(s->describe_kinds);
+    for (i = 0; i < S_NAMES; i++) {
+        Py_CLEAR(s->names[i]);
+    }
+    return 0;
+}
+
+static void
+stepper_dealloc(Stepper *s)
+{
+    PyTypeObject *type = Py_TYPE(s);
+
+    PyObject_GC_UnTrack(s);
+    stepper_clear(s);
+    type->tp_free(s);
+    Py_DECREF(type);
+}
+
+static PyMemberDef stepper_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Stepper, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* obj's slot at offset (borrowed); an empty one raises what Python raises. */
+static PyObject *
+get_slot(PyObject *obj, Py_ssize_t offset, const char *name)
+{
+    PyObject *value = *(PyObject **)((char *)obj + offset), *again;
+
+    if (value == NULL) {
+        again = PyObject_GetAttrString(obj, name);
+        if (again != NULL) { /* cannot be: the slot is empty */
+            Py_DECREF(again);
+            PyErr_Format(PyExc_SystemError, "slot %s changed under the model", name);
+        }
+    }
+    return value;
+}
+
+static inline void
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    Py_XSETREF(*(PyObject **)((char *)obj + offset), Py_NewRef(value));
+}
+
+#define MODEL_SLOT(s, state, i) get_slot((state), (s)->m[i], model_slot_names[i])
+#define NODE_SLOT(s, node, i) get_slot((node), (s)->n[i], node_slot_names[i])
+
+/* 1, 0, or -1 with an error: the truth of a slot. */
+static int
+slot_true(PyObject *obj, Py_ssize_t offset, const char *name)
+{
+    PyObject *value = get_slot(obj, offset, name);
+
+    return value == NULL ? -1 : PyObject_IsTrue(value);
+}
+
+/* obj when it is one of the model's states, else NULL with TypeError. */
+static PyObject *
+as_node(Stepper *s, PyObject *obj)
+{
+    if (obj != NULL && !PyObject_TypeCheck(obj, s->node)) {
+        PyErr_Format(PyExc_TypeError, "model_steppers(): %.100s is not a state of the model",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return obj;
+}
+
+/* The model's current state, a new reference. */
+static PyObject *
+current(Stepper *s, PyObject *state)
+{
+    return Py_XNewRef(as_node(s, MODEL_SLOT(s, state, M_CUR)));
+}
+
+/* state.<name>(*args): 0, or -1 with an error. */
+static int
+call_model(Stepper *s, PyObject *state, int name, PyObject *a, PyObject *b, PyObject *c)
+{
+    PyObject *args[4] = {state, a, b, c}, *result;
+    size_t nargs = 1 + (a != NULL) + (b != NULL) + (c != NULL);
+
+    result = PyObject_VectorcallMethod(s->names[name], args, nargs, NULL);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* state.<slot> = state.<slot> +/- delta */
+static int
+add_to_slot(PyObject *state, Py_ssize_t offset, const char *name, PyObject *delta, int sign)
+{
+    PyObject *value = get_slot(state, offset, name), *sum;
+
+    if (value == NULL) {
+        return -1;
+    }
+    sum = sign > 0 ? PyNumber_InPlaceAdd(value, delta) : PyNumber_InPlaceSubtract(value, delta);
+    if (sum == NULL) {
+        return -1;
+    }
+    Py_XSETREF(*(PyObject **)((char *)state + offset), sum);
+    return 0;
+}
+
+/* The end of an answer (DONE, or RFQ when cur queues): the next request
+ * starts, or the model goes idle, or _next() decides. */
+static int
+answered(Stepper *s, PyObject *state, PyObject *msg, PyObject *cur, PyObject *nxt)
+{
+    PyObject *queue, *first, *value;
+    int nonempty, go;
+
+    if (nxt == s->rfq) {
+        value = NODE_SLOT(s, cur, N_SYNCS);
+        if (value == NULL ||
+            add_to_slot(state, s->m[M_PENDING_SYNCS], model_slot_names[M_PENDING_SYNCS], value,
+                        -1) < 0) {
+            return -1;
+        }
+        value = PyObject_GetAttr(msg, s->names[S_STATUS]);
+        if (value == NULL) {
+            return -1;
+        }
+        set_slot(state, s->m[M_TRANSACTION_STATUS], value);
+        Py_DECREF(value);
+        set_slot(state, s->m[M_AFTER_ERROR], Py_False);
+    }
+    queue = Py_XNewRef(MODEL_SLOT(s, state, M_QUEUE));
+    if (queue == NULL) {
+        return -1;
+    }
+    nonempty = PyObject_IsTrue(queue);
+    if (nonempty <= 0) {
+        Py_DECREF(queue);
+        if (nonempty < 0) {
+            return -1;
+        }
+        set_slot(state, s->m[M_CUR], s->idle);
+        set_slot(state, s->m[M_STEADY_SERVER], s->none);
+        set_slot(state, s->m[M_STEADY_CLIENT], s->none);
+        return 0;
+    }
+    first = PySequence_GetItem(queue, 0);
+    go = as_node(s, first) == NULL
+             ? -1
+             : slot_true(first, s->n[N_STARTABLE], node_slot_names[N_STARTABLE]);
+    Py_XDECREF(first);
+    if (go > 0) {
+        go = slot_true(state, s->m[M_SKIPPING], model_slot_names[M_SKIPPING]);
+        go = go < 0 ? -1 : !go;
+    }
+    if (go <= 0) {
+        Py_DECREF(queue);
+        return go < 0 ? -1 : call_model(s, state, S_NEXT, NULL, NULL, NULL);
+    }
+    first = PyObject_CallMethodNoArgs(queue, s->names[S_POPLEFT]);
+    Py_DECREF(queue);
+    if (first == NULL) {
+        return -1;
+    }
+    set_slot(state, s->m[M_CUR], first);
+    value = as_node(s, first) == NULL ? NULL : NODE_SLOT(s, first, N_STEADY_SERVER);
+    if (value != NULL) {
+        set_slot(state, s->m[M_STEADY_SERVER], value);
+    }
+    Py_DECREF(first);
+    return value == NULL ? -1 : 0;
+}
+
+/* One server message that does not keep the state (nxt: its row, or NULL). */
+static int
+server_step(Stepper *s, PyObject *state, PyObject *msg, PyObject *cur, PyObject *nxt)
+{
+    PyObject *value;
+    int yes;
+
+    if (nxt == NULL) {
+        return call_model(s, state, S_SERVER_STEP, msg, cur, Py_None);
+    }
+    if (as_node(s, nxt) == NULL) {
+        return -1;
+    }
+    yes = slot_true(nxt, s->n[N_PLAIN], node_slot_names[N_PLAIN]);
+    if (yes > 0) {
+        value = NODE_SLOT(s, nxt, N_STEADY_SERVER);
+        if (value == NULL) {
+            return -1;
+        }
+        set_slot(state, s->m[M_CUR], nxt);
+        set_slot(state, s->m[M_STEADY_SERVER], value);
+        set_slot(state, s->m[M_STEADY_CLIENT], s->none);
+        return 0;
+    }
+    if (yes == 0) { /* nxt is DONE or (nxt is RFQ and cur.queues) */
+        if (nxt == s->done) {
+            yes = 1;
+        }
+        else if (nxt == s->rfq) {
+            yes = slot_true(cur, s->n[N_QUEUES], node_slot_names[N_QUEUES]);
+        }
+    }
+    if (yes < 0) {
+        return -1;
+    }
+    if (yes) {
+        return answered(s, state, msg, cur, nxt);
+    }
+    return call_model(s, state, S_SERVER_STEP, msg, cur, nxt);
+}
+
+static int
+server_steps(Stepper *s, PyObject *state, PyObject *it)
+{
+    PyObject *cur, *msg, *table, *nxt;
+    int rc = 0;
+
+    cur = current(s, state);
+    if (cur == NULL) {
+        return -1;
+    }
+    while (rc == 0 && (msg = PyIter_Next(it)) != NULL) {
+        table = NODE_SLOT(s, cur, N_SERVER);
+        if (table != NULL && !PyDict_Check(table)) {
+            PyErr_SetString(PyExc_TypeError, "model_steppers(): a state's server table is a dict");
+            table = NULL;
+        }
+        nxt = table == NULL ? NULL : Py_XNewRef(PyDict_GetItemWithError(table, (PyObject *)Py_TYPE(msg)));
+        if (table == NULL || (nxt == NULL && PyErr_Occurred())) {
+            rc = -1;
+        }
+        else if (nxt != cur) { /* cur: rows, COPY data, any-time messages: the bulk */
+            rc = server_step(s, state, msg, cur, nxt);
+            if (rc == 0) {
+                Py_SETREF(cur, current(s, state));
+                rc = cur == NULL ? -1 : 0;
+            }
+        }
+        Py_XDECREF(nxt);
+        Py_DECREF(msg);
+    }
+    Py_XDECREF(cur);
+    return rc < 0 || PyErr_Occurred() ? -1 : 0;
+}
+
+/* One client message in the session (request: its request, or NULL). */
+static int
+client_step(Stepper *s, PyObject *state, PyObject *msg, PyObject *request, PyObject *cur)
+{
+    PyObject *value, *queue;
+    int slow = 1, t;
+
+    /* request is None or not request.startable or state._closed or not cur.queues */
+    if (request != NULL) {
+        if (as_node(s, request) == NULL ||
+            (t = slot_true(request, s->n[N_STARTABLE], node_slot_names[N_STARTABLE])) < 0) {
+            return -1;
+        }
+        slow = !t;
+    }
+    if (!slow) {
+        if ((t = slot_true(state, s->m[M_CLOSED], model_slot_names[M_CLOSED])) < 0) {
+            return -1;
+        }
+        slow = t;
+    }
+    if (!slow) {
+        if ((t = slot_true(cur, s->n[N_QUEUES], node_slot_names[N_QUEUES])) < 0) {
+            return -1;
+        }
+        slow = !t;
+    }
+    if (slow) {
+        return call_model(s, state, S_REQUEST, request == NULL ? Py_None : request, msg, NULL);
+    }
+    value = NODE_SLOT(s, request, N_BATCH);
+    if (value == NULL) {
+        return -1;
+    }
+    if (value != Py_None) {
+        set_slot(state, s->m[M_UNSYNCED], value);
+    }
+    value = NODE_SLOT(s, request, N_SYNCS);
+    if (value == NULL ||
+        add_to_slot(state, s->m[M_PENDING_SYNCS], model_slot_names[M_PENDING_SYNCS], value, 1) <
+            0) {
+        return -1;
+    }
+    if (cur != s->idle) {
+        queue = Py_XNewRef(MODEL_SLOT(s, state, M_QUEUE));
+        if (queue == NULL) {
+            return -1;
+        }
+        value = PyObject_CallMethodOneArg(queue, s->names[S_APPEND], request);
+        Py_DECREF(queue);
+        Py_XDECREF(value);
+        return value == NULL ? -1 : 0;
+    }
+    slow = slot_true(state, s->m[M_SKIPPING], model_slot_names[M_SKIPPING]);
+    if (slow) {
+        return slow < 0 ? -1 : call_model(s, state, S_START, request, NULL, NULL);
+    }
+    value = NODE_SLOT(s, request, N_STEADY_SERVER);
+    if (value == NULL) {
+        return -1;
+    }
+    set_slot(state, s->m[M_CUR], request);
+    set_slot(state, s->m[M_STEADY_SERVER], value);
+    return 0;
+}
+
+static int
+client_steps(Stepper *s, PyObject *state, PyObject *it)
+{
+    PyObject *msg, *request, *kind, *cur;
+    int rc = 0;
+
+    while (rc == 0 && (msg = PyIter_Next(it)) != NULL) {
+        /* Checked per message: a lax model may end the startup mid-chunk. */
+        rc = slot_true(state, s->m[M_IN_SESSION], model_slot_names[M_IN_SESSION]);
+        if (rc <= 0) {
+            rc = rc < 0 ? -1 : call_model(s, state, S_STARTUP_CLIENT_STEP, msg, NULL, NULL);
+            Py_DECREF(msg);
+            continue;
+        }
+        rc = 0;
+        request = PyDict_GetItemWithError(s->requests, (PyObject *)Py_TYPE(msg));
+        if (request == NULL && PyErr_Occurred()) {
+            rc = -1;
+        }
+        else if ((PyObject *)Py_TYPE(msg) == s->describe) {
+            kind = PyObject_GetAttr(msg, s->names[S_KIND]);
+            request = kind == NULL ? NULL : PyDict_GetItemWithError(s->describe_kinds, kind);
+            Py_XDECREF(kind);
+            rc = request == NULL && PyErr_Occurred() ? -1 : 0;
+        }
+        if (rc == 0) {
+            Py_XINCREF(request);
+            cur = current(s, state);
+            rc = cur == NULL ? -1 : client_step(s, state, msg, request, cur);
+            Py_XDECREF(cur);
+            Py_XDECREF(request);
+        }
+        Py_DECREF(msg);
+    }
+    return rc < 0 || PyErr_Occurred() ? -1 : 0;
+}
+
+static const char *const stepper_args[] = {"state", "msgs"};
+
+static PyObject *
+stepper_call(Stepper *s, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    const char *fname = s->server ? "server_steps" : "client_steps";
+    PyObject *a[2], *it;
+    int rc;
+
+    if (parse_args(fname, args, PyVectorcall_NARGS(nargsf), kwnames, stepper_args, 2, 2, a) < 0) {
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(a[0], s->model)) {
+        PyErr_Format(PyExc_TypeError, "%s() needs the model, not %.100s", fname,
+                     Py_TYPE(a[0])->tp_name);
+        return NULL;
+    }
+    it = PyObject_GetIter(a[1]);
+    if (it == NULL) {
+        return NULL;
+    }
+    rc = s->server ? server_steps(s, a[0], it) : client_steps(s, a[0], it);
+    Py_DECREF(it);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyType_Slot stepper_slots[] = {
+    {Py_tp_dealloc, stepper_dealloc},
+    {Py_tp_traverse, stepper_traverse},
+    {Py_tp_clear, stepper_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, stepper_members},
+    {0, NULL},
+};
+
+static PyType_Spec stepper_spec = {
+    .name = "pygwire._chotpath.Stepper",
+    .basicsize = sizeof(Stepper),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_HAVE_VECTORCALL,
+    .slots = stepper_slots,
+};
+
+static const char *const model_steppers_args[] = {"model",    "node",     "marks",
+                                                  "requests", "describe", "describe_kinds"};
+
+static PyObject *
+new_stepper(PyObject *module, PyObject **a, PyObject *marks, const Py_ssize_t *m,
+            const Py_ssize_t *n, int server)
+{
+    Stepper *s = PyObject_GC_New(Stepper, get_state(module)->StepperType);
+    int i;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    s->model = (PyTypeObject *)Py_NewRef(a[0]);
+    s->node = (PyTypeObject *)Py_NewRef(a[1]);
+    s->idle = Py_NewRef(PyTuple_GET_ITEM(marks, 0));
+    s->done = Py_NewRef(PyTuple_GET_ITEM(marks, 1));
+    s->rfq = Py_NewRef(PyTuple_GET_ITEM(marks, 2));
+    s->none = Py_NewRef(PyTuple_GET_ITEM(marks, 3));
+    s->requests = Py_NewRef(a[3]);
+    s->describe = Py_NewRef(a[4]);
+    s->describe_kinds = Py_NewRef(a[5]);
+    for (i = 0; i < S_NAMES; i++) {
+        s->names[i] = NULL;
+    }
+    memcpy(s->m, m, sizeof(s->m));
+    memcpy(s->n, n, sizeof(s->n));
+    s->server = server;
+    s->vectorcall = (vectorcallfunc)stepper_call;
+    PyObject_GC_Track(s);
+    for (i = 0; i < S_NAMES; i++) {
+        s->names[i] = PyUnicode_InternFromString(stepper_names[i]);
+        if (s->names[i] == NULL) {
+            Py_DECREF(s);
+            return NULL;
+        }
+    }
+    return (PyObject *)s;
+}
+
+static PyObject *
+model_steppers(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    const char *fname = "model_steppers";
+    PyObject *a[6], *marks, *server, *client, *result;
+    Py_ssize_t m[M_SLOTS], n[N_SLOTS];
+
+    if (parse_args(fname, args, nargs, kwnames, model_steppers_args, 6, 6, a) < 0 ||
+        slotted_class(fname, a[0], model_slot_names, M_SLOTS, m) < 0 ||
+        slotted_class(fname, a[1], node_slot_names, N_SLOTS, n) < 0) {
+        return NULL;
+    }
+    if (!PyDict_Check(a[3]) || !PyDict_Check(a[5])) {
+        PyErr_Format(PyExc_TypeError, "%s(): requests and describe_kinds must be dicts", fname);
+        return NULL;
+    }
+    if (!PyType_Check(a[4])) {
+        PyErr_Format(PyExc_TypeError, "%s(): describe must be a class", fname);
+        return NULL;
+    }
+    marks = PySequence_Tuple(a[2]);
+    if (marks == NULL) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(marks) != 4) {
+        Py_DECREF(marks);
+        PyErr_Format(PyExc_ValueError, "%s(): marks are four: idle, done, rfq, none", fname);
+        return NULL;
+    }
+    server = new_stepper(module, a, marks, m, n, 1);
+    client = server == NULL ? NULL : new_stepper(module, a, marks, m, n, 0);
+    Py_DECREF(marks);
+    result = client == NULL ? NULL : PyTuple_Pack(2, server, client);
+    Py_XDECREF(server);
+    Py_XDECREF(client);
+    return result;
+}
+
 /* -- module --------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -2614,6 +3172,10 @@ static PyMethodDef methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "pgoutput_row_maker(cls, lsn, kinds, unchanged)\n--\n\n"
      "The fast path of a logical stream's Insert, Update and Delete."},
+    {"model_steppers", (PyCFunction)(void (*)(void))model_steppers,
+     METH_FASTCALL | METH_KEYWORDS,
+     "model_steppers(model, node, marks, requests, describe, describe_kinds)\n--\n\n"
+     "The protocol model's loops over a chunk's server and client messages."},
     {"row_description_fields", (PyCFunction)(void (*)(void))row_description_fields,
      METH_FASTCALL | METH_KEYWORDS,
      "row_description_fields(buf, start, end, make)\n--\n\n"
@@ -2635,6 +3197,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->RowEncoderType);
     Py_VISIT(st->RowMakerType);
     Py_VISIT(st->BoundaryMakerType);
+    Py_VISIT(st->StepperType);
     return 0;
 }
 
@@ -2655,6 +3218,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->RowEncoderType);
     Py_CLEAR(st->RowMakerType);
     Py_CLEAR(st->BoundaryMakerType);
+    Py_CLEAR(st->StepperType);
     return 0;
 }
 
@@ -2715,7 +3279,8 @@ module_exec(PyObject *module)
     st->RowMakerType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_maker_spec, NULL);
     st->BoundaryMakerType =
         (PyTypeObject *)PyType_FromModuleAndSpec(module, &boundary_maker_spec, NULL);
-    if (st->DrainType == NULL || st->RowParserType == NULL || st->RowColumnsType == NULL ||
+    st->StepperType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &stepper_spec, NULL);
+    if (st->StepperType == NULL || st->DrainType == NULL || st->RowParserType == NULL || st->RowColumnsType == NULL ||
         st->RowEncoderType == NULL || st->RowMakerType == NULL ||
         st->BoundaryMakerType == NULL) {
         return -1;

@@ -1,10 +1,10 @@
 """Compiled twin of :mod:`pygwire._hotpath` (see ``_chotpath.c``)."""
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 # The compiled MessageQueue has the methods of the Python one.
-from ._hotpath import BoundaryMaker, FrameBuffer, Parser, RowMaker
+from ._hotpath import BoundaryMaker, FrameBuffer, Parser, RowMaker, Stepper
 from ._hotpath import FrameBufferCore as FrameBufferCore
 from ._hotpath import MessageQueue as MessageQueue
 
@@ -40,3 +40,11 @@ def pgoutput_row_maker(
 def pgoutput_boundary_maker(
     begin: type[Any], commit: type[Any], lsn: type[int], timestamp: type[int]
 ) -> BoundaryMaker: ...
+def model_steppers(
+    model: type[Any],
+    node: type[Any],
+    marks: Sequence[Any],
+    requests: Mapping[type[Any], Any],
+    describe: type[Any],
+    describe_kinds: Mapping[Any, Any],
+) -> tuple[Stepper, Stepper]: ...

@@ -13,6 +13,10 @@ pure-Python version stays the reference:
   it hands out queued messages, refills the queue, and runs a callback
   (the state machine) for all but the "steady" types (rows and COPY data
   that change nothing);
+* :func:`model_steppers` makes the protocol model's loops over each
+  chunk's messages (``ProtocolState.server_sent_all`` and
+  ``client_sent_all``): the common steps written out, everything else
+  handed back to the model's own methods;
 * :func:`data_row_parser`, :func:`data_row_columns` and
   :func:`data_row_to_wire` make DataRows that keep their payload and split
   it on first access, and encode rows; :func:`split_data_row` and
@@ -39,7 +43,7 @@ import os
 import re
 import struct
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat, starmap
 from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -62,6 +66,7 @@ __all__ = [
     "RelationEntry",
     "RowMaker",
     "RowState",
+    "Stepper",
     "IMPLEMENTATION",
     "cstring_payload",
     "data_row_columns",
@@ -71,6 +76,7 @@ __all__ = [
     "drain",
     "implementation",
     "length_error",
+    "model_steppers",
     "pgoutput_boundary_maker",
     "pgoutput_row_maker",
     "relation_entry",
@@ -854,6 +860,113 @@ def pgoutput_boundary_maker(
     return make
 
 
+# -- the protocol model's loops -------------------------------------------------
+
+#: What :func:`model_steppers` returns: ``step(model, msgs)``.
+Stepper = Callable[[Any, Iterable[Any]], None]
+
+# The slots the steppers read and write: the model's, and its nodes'.
+_MODEL_SLOTS = (
+    "_cur",
+    "_queue",
+    "_skipping",
+    "_closed",
+    "_unsynced",
+    "_after_error",
+    "in_session",
+    "pending_syncs",
+    "transaction_status",
+    "steady_server",
+    "steady_client",
+)
+_NODE_SLOTS = ("server", "plain", "queues", "startable", "batch", "syncs", "steady_server")
+
+
+def model_steppers(  # noqa: PLR0917 - positional: the compiled twin takes them so
+    model: type[Any],
+    node: type[Any],
+    marks: Sequence[Any],
+    requests: Mapping[type[Any], Any],
+    describe: type[Any],
+    describe_kinds: Mapping[Any, Any],
+) -> tuple[Stepper, Stepper]:
+    """``(server_steps, client_steps)``: the loops that apply a chunk's
+    server (client) messages to a ``pygwire.state_machine.ProtocolState``.
+
+    They run for nearly every message, so the common cases are written out:
+    a step that keeps the state, a plain move, the end of an answer with
+    the next request starting, a request joining the queue.  Everything
+    else goes to the model's general methods (``_server_step``, ``_next``,
+    ``_startup_client_step``, ``_request``, ``_start``), which say the same
+    in full.  ``model`` and ``node`` are the classes of the model and of its
+    states, ``marks`` its states ``(IDLE, DONE, RFQ)`` and the empty set of
+    steady types, ``requests`` maps a client message type to the request
+    it makes, and ``describe_kinds`` a ``describe`` message's kind to its
+    request.
+    """
+    _check_slots("model_steppers", model, _MODEL_SLOTS)
+    _check_slots("model_steppers", node, _NODE_SLOTS)
+    idle, done, rfq, none = marks
+
+    def server_steps(state: Any, msgs: Iterable[Any]) -> None:
+        cur = state._cur
+        for msg in msgs:
+            nxt = cur.server.get(type(msg))
+            if nxt is cur:  # rows, COPY data, any-time messages: the bulk
+                continue
+            if nxt is None:
+                state._server_step(msg, cur, nxt)
+            elif nxt.plain:
+                state._cur = nxt
+                state.steady_server = nxt.steady_server
+                state.steady_client = none
+            elif nxt is done or (nxt is rfq and cur.queues):
+                if nxt is rfq:
+                    state.pending_syncs -= cur.syncs
+                    state.transaction_status = msg.status
+                    state._after_error = False
+                queue = state._queue
+                if not queue:
+                    state._cur = idle
+                    state.steady_server = state.steady_client = none
+                elif queue[0].startable and not state._skipping:
+                    nxt = state._cur = queue.popleft()
+                    state.steady_server = nxt.steady_server
+                else:
+                    state._next()
+            else:
+                state._server_step(msg, cur, nxt)
+            cur = state._cur
+
+    def client_steps(state: Any, msgs: Iterable[Any]) -> None:
+        for msg in msgs:
+            # Checked per message: a lax model may end the startup mid-chunk.
+            if not state.in_session:
+                state._startup_client_step(msg)
+                continue
+            mtype = type(msg)
+            request = requests.get(mtype)
+            if mtype is describe:
+                request = describe_kinds.get(msg.kind)
+            cur = state._cur
+            if request is None or not request.startable or state._closed or not cur.queues:
+                state._request(request, msg)
+                continue
+            batch = request.batch
+            if batch is not None:
+                state._unsynced = batch
+            state.pending_syncs += request.syncs
+            if cur is not idle:
+                state._queue.append(request)
+            elif state._skipping:
+                state._start(request)
+            else:
+                state._cur = request
+                state.steady_server = request.steady_server
+
+    return server_steps, client_steps
+
+
 # -- the compiled twin ----------------------------------------------------------
 
 #: ``"c"`` when the functions above that have a compiled twin are replaced
@@ -870,6 +983,7 @@ if _use_compiled():
             data_row_to_wire,
             decode_frames,
             drain,
+            model_steppers,
             pgoutput_boundary_maker,
             pgoutput_row_maker,
             row_description_fields,

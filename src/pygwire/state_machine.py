@@ -61,6 +61,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Final, cast
 
+from ._hotpath import model_steppers
 from .constants import ConnectionPhase, MessageDirection, TransactionStatus
 from .exceptions import StateMachineError
 from .messages import (
@@ -623,73 +624,23 @@ class ProtocolState:
     # -- the entry points --------------------------------------------------------------
     def server_sent(self, msg: PGMessage) -> None:
         """Apply a message the server sent."""
-        self.server_sent_all((msg,))
+        _server_steps(self, (msg,))
 
     def client_sent(self, msg: PGMessage) -> None:
         """Apply a message the client sent."""
-        self.client_sent_all((msg,))
+        _client_steps(self, (msg,))
 
-    # These two run for nearly every message, so the common cases are
-    # written out: a step that keeps the state, a plain move, the end of an
-    # answer with the next request starting, a request joining the queue.
-    # Everything else goes to the general methods below, which say the same
-    # in full.  A proxy validates each chunk's messages in one call.
+    # These two run for nearly every message: their loops are in the hot
+    # path (pygwire._hotpath.model_steppers, compiled when built), which
+    # writes out the common cases and calls the general methods below for
+    # everything else.  A proxy validates each chunk's messages in one call.
     def server_sent_all(self, msgs: Iterable[PGMessage]) -> None:
         """Apply messages the server sent, in order."""
-        cur = self._cur
-        for msg in msgs:
-            nxt = cur.server.get(type(msg))
-            if nxt is cur:  # rows, COPY data, any-time messages: the bulk
-                continue
-            if nxt is None:
-                self._server_step(msg, cur, nxt)
-            elif nxt.plain:
-                self._cur = nxt
-                self.steady_server = nxt.steady_server
-                self.steady_client = _NONE
-            elif nxt is DONE or (nxt is RFQ and cur.queues):
-                if nxt is RFQ:
-                    self.pending_syncs -= cur.syncs
-                    self.transaction_status = cast(ReadyForQuery, msg).status
-                    self._after_error = False
-                queue = self._queue
-                if not queue:
-                    self._cur = IDLE
-                    self.steady_server = self.steady_client = _NONE
-                elif queue[0].startable and not self._skipping:
-                    nxt = self._cur = queue.popleft()
-                    self.steady_server = nxt.steady_server
-                else:
-                    self._next()
-            else:
-                self._server_step(msg, cur, nxt)
-            cur = self._cur
+        _server_steps(self, msgs)
 
     def client_sent_all(self, msgs: Iterable[PGMessage]) -> None:
         """Apply messages the client sent, in order."""
-        for msg in msgs:
-            if not self.in_session:
-                self._startup_client_step(msg)
-                continue
-            mtype = type(msg)
-            request = _REQUESTS.get(mtype)
-            if mtype is Describe:
-                request = _DESCRIBE.get(cast(Describe, msg).kind)
-            cur = self._cur
-            if request is None or not request.startable or self._closed or not cur.queues:
-                self._request(request, msg)
-                continue
-            batch = request.batch
-            if batch is not None:
-                self._unsynced = batch
-            self.pending_syncs += request.syncs
-            if cur is not IDLE:
-                self._queue.append(request)
-            elif self._skipping:
-                self._start(request)
-            else:
-                self._cur = request
-                self.steady_server = request.steady_server
+        _client_steps(self, msgs)
 
     def advance(self, sender: MessageDirection, msg: PGMessage) -> None:
         """Apply ``msg`` sent by ``sender``."""
@@ -1024,6 +975,9 @@ _ENCRYPTED = (SSLResponse.SUPPORTED, GSSEncResponse.SUPPORTED)
 _NONE: frozenset[_MsgType] = frozenset()
 _CYCLE_END_NAMES = frozenset(r.request for r in _CYCLE_END)
 _OVER = frozenset({P.TERMINATED, P.FAILED})
+_server_steps, _client_steps = model_steppers(
+    ProtocolState, _State, (IDLE, DONE, RFQ, _NONE), _REQUESTS, Describe, _DESCRIBE
+)
 #: Server message types that answer requests in the session.
 _SESSION_SERVER = frozenset(m for s in _SESSION_STATES for m in s.server) | {ErrorResponse}
 

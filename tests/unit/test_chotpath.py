@@ -17,9 +17,12 @@ from __future__ import annotations
 import array
 import contextlib
 import copy
+import functools
 import gc
 import importlib
 import importlib.util
+import itertools
+import logging
 import mmap
 import os
 import signal
@@ -35,14 +38,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from budget import examples
+from model_cases import RULES
 from pygwire import (
+    ConnectionPhase,
     DecodingError,
     FramingError,
+    MessageDirection,
     ProtocolError,
+    ProtocolState,
+    TransactionStatus,
     _hotpath,
 )
 from pygwire import messages as m
+from pygwire import state_machine as sm
 from pygwire.codec import MessageDecoder
+from pygwire.messages._registry import DECLARATIONS
 from pygwire.messages.simple_query import FieldDescription
 from pygwire.replication import (
     LSN,
@@ -1226,6 +1236,163 @@ def test_encoders_agree(installs: Callable[[ModuleType], None], msg: m.PGMessage
     expected = outcome(msg.to_wire)
     installs(c())
     assert outcome(msg.to_wire) == expected
+
+
+# -- the protocol model's loops ---------------------------------------------------------
+
+_CLIENT, _SERVER = MessageDirection.FRONTEND, MessageDirection.BACKEND
+
+
+def _pool() -> dict[MessageDirection, list[m.PGMessage]]:
+    """One or a few of every message, each side's apart."""
+    pool: dict[MessageDirection, list[m.PGMessage]] = {_CLIENT: [], _SERVER: []}
+    for cls in DECLARATIONS:
+        if cls not in (m.SSLResponse, m.GSSEncResponse, m.AuthenticationMessage):
+            pool[_CLIENT if issubclass(cls, m.FrontendMessage) else _SERVER].append(cls())
+    T = TransactionStatus
+    pool[_CLIENT] += [
+        m.StartupMessage(params={"user": "u", "_pq_.opt": "1"}, protocol_version=0x30002),
+        m.Describe(kind="P"),
+        m.Query(query_string="copy t from stdin"),
+        m.Execute(max_rows=1),
+    ]
+    pool[_SERVER] += [
+        *m.SSLResponse,
+        *m.GSSEncResponse,
+        m.ReadyForQuery(status=T.IN_TRANSACTION),
+        m.ReadyForQuery(status=T.ERROR_TRANSACTION),
+        m.ErrorResponse(fields={"S": "ERROR", "V": "ERROR", "C": "42601", "M": "syntax"}),
+        m.ErrorResponse(fields={"S": "FATAL", "V": "FATAL", "C": "57P01", "M": "bye"}),
+        m.ErrorResponse(fields={"S": "FATAL", "V": "ERROR", "C": "42601", "M": "translated"}),
+    ]
+    return pool
+
+
+_POOL = _pool()
+
+
+def _snapshot(state: ProtocolState) -> tuple[Any, ...]:
+    """Everything the model holds, its states by name."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, sm._State):
+            return ("state", value.name)
+        if isinstance(value, deque):
+            return tuple(plain(v) for v in value)
+        return value
+
+    slots = tuple(plain(getattr(state, n, "<unset>")) for n in ProtocolState.__slots__)
+    return (*slots, state.phase, state.outstanding, state.is_idle)
+
+
+def _model_steppers(mod: Any) -> tuple[Any, Any]:
+    marks = (sm.IDLE, sm.DONE, sm.RFQ, sm._NONE)
+    steppers: tuple[Any, Any] = mod.model_steppers(
+        ProtocolState, sm._State, marks, sm._REQUESTS, m.Describe, sm._DESCRIBE
+    )
+    return steppers
+
+
+@functools.cache
+def _steppers() -> list[tuple[Any, Any]]:
+    return [_model_steppers(PY), _model_steppers(c())]
+
+
+_ANY_TIME = (m.NoticeResponse, m.ParameterStatus, m.NotificationResponse)
+
+
+def _step_both(
+    states: list[ProtocolState], sender: MessageDirection, chunk: list[m.PGMessage]
+) -> None:
+    """Feed ``chunk`` to the reference's model and the compiled one's; both
+    must raise the same or nothing, and hold the same after."""
+    results = []
+    for state, (server_steps, client_steps) in zip(states, _steppers(), strict=True):
+        step = server_steps if sender is _SERVER else client_steps
+        results.append((outcome(step, state, iter(chunk)), _snapshot(state)))
+    assert results[1] == results[0], chunk
+
+
+@pytest.fixture
+def quiet() -> Iterator[None]:
+    """Lax models log every violation: not wanted thousands of times."""
+    logger = logging.getLogger("pygwire")
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = False
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("by_chunk", [True, False])
+@pytest.mark.usefixtures("quiet")
+def test_model_steppers_on_the_rules(strict: bool, by_chunk: bool) -> None:
+    """Every rule of the model (unit/test_model_rules.py): its prefix, the
+    legal message and the illegal one, a message or a chunk at a time."""
+    for rule in RULES:
+        events = [*rule.prefix, *([rule.legal] if rule.legal else []), rule.illegal]
+        states = [ProtocolState(strict=strict) for _ in _steppers()]
+        for sender, group in itertools.groupby(events, key=lambda event: event[0]):
+            msgs = [msg for _, msg in group]
+            for chunk in [msgs] if by_chunk else [[msg] for msg in msgs]:
+                _step_both(states, sender, chunk)
+
+
+@DIFF
+@given(st.data())
+@pytest.mark.usefixtures("quiet")
+def test_model_steppers(data: st.DataObject) -> None:
+    """Sessions that mostly follow the model and now and then break it,
+    strict and lax, fed a chunk at a time to both versions.  Like a real
+    peer, the side with something to say speaks more often, each message
+    drawn from what the model expects now; the messages a server may send
+    at any time are drawn less often, so that the sessions get somewhere."""
+    strict = data.draw(st.booleans())
+    phase = data.draw(st.sampled_from([ConnectionPhase.STARTUP] * 3 + list(ConnectionPhase)))
+    states = [ProtocolState(phase, strict=strict) for _ in _steppers()]
+    for _ in range(data.draw(st.integers(1, 60))):
+        waiting = bool(states[0].outstanding)
+        sender = _SERVER if data.draw(st.integers(0, 3)) < (3 if waiting else 1) else _CLIENT
+        chunk: list[m.PGMessage] = []
+        for _ in range(data.draw(st.sampled_from([1, 1, 1, 2, 3, 5]))):
+            wanted = set(states[0].expected(sender))
+            fits = [msg for msg in _POOL[sender] if type(msg).__name__ in wanted]
+            if data.draw(st.integers(0, 3)):
+                fits = [msg for msg in fits if type(msg) not in _ANY_TIME] or fits
+            if not fits or data.draw(st.integers(0, 7)) == 0:
+                fits = _POOL[sender]
+            chunk.append(data.draw(st.sampled_from(fits)))
+        _step_both(states, sender, chunk)
+
+
+def test_model_steppers_refuse_what_is_not_a_model() -> None:
+    """What the compiled loops check before they read a slot (the reference
+    reads attributes of whatever it is given)."""
+    server_steps, client_steps = _model_steppers(c())
+    state = ProtocolState(ConnectionPhase.READY)
+    for step in (server_steps, client_steps):
+        with pytest.raises(TypeError, match="model"):
+            step(object(), [])
+        with pytest.raises(TypeError):
+            step(state, 5)  # not iterable
+        with pytest.raises(TypeError):
+            step(state)
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            step(state, [], extra=1)
+    state._cur = "not a state"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="not a state of the model"):
+        server_steps(state, [m.BindComplete()])
+    with pytest.raises(TypeError, match="not a state of the model"):
+        client_steps(state, [m.Sync()])
+    state = ProtocolState(ConnectionPhase.READY)
+    del state._queue
+    client_steps(state, [m.Parse()])  # the model is idle: the queue is not read
+    with pytest.raises(AttributeError, match="_queue"):
+        client_steps(state, [m.Sync()])
+    for classes in ((int, sm._State), (ProtocolState, _Time), (_Begin, sm._State)):
+        got = same("model_steppers", *classes, (), {}, m.Describe, {})
+        assert got[:2] == ("raised", TypeError)
 
 
 # -- references and memory ------------------------------------------------------------
