@@ -27,6 +27,7 @@ import mmap
 import os
 import signal
 import struct
+import sys
 import tracemalloc
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ from pygwire import (
     MessageDirection,
     ProtocolError,
     ProtocolState,
+    StateMachineError,
     TransactionStatus,
     _hotpath,
 )
@@ -1366,6 +1368,36 @@ def test_model_steppers(data: st.DataObject) -> None:
         _step_both(states, sender, chunk)
 
 
+@pytest.mark.usefixtures("quiet")
+def test_model_steppers_hold_no_references() -> None:
+    """After every rule's conversation, strict and lax, each message fed and
+    each state of the model has as many references with the compiled loops
+    as with the reference: none taken and kept, none given back twice."""
+    marks: list[object] = [sm.IDLE, sm.DONE, sm.RFQ, sm._NONE]
+    nodes = {id(n): n for n in (*sm._REQUESTS.values(), *sm._DESCRIBE.values(), *marks)}
+    counts = []
+    for steppers in _steppers():
+        server_steps, client_steps = steppers
+        fed: list[m.PGMessage] = []
+        before = [sys.getrefcount(n) for n in nodes.values()]
+        for strict in (True, False):
+            for rule in RULES:
+                state = ProtocolState(strict=strict)
+                legal = [rule.legal] if rule.legal else []
+                for sender, msg in [*rule.prefix, *legal, rule.illegal]:
+                    msg = copy.copy(msg)
+                    step = server_steps if sender is _SERVER else client_steps
+                    with contextlib.suppress(StateMachineError):
+                        step(state, [msg])
+                    fed.append(msg)
+                del state
+        gc.collect()  # errors raised hold messages in reference cycles
+        after = [sys.getrefcount(n) for n in nodes.values()]
+        held = [sys.getrefcount(msg) for msg in fed]
+        counts.append((held, [a - b for a, b in zip(after, before, strict=True)]))
+    assert counts[1] == counts[0]
+
+
 def test_model_steppers_refuse_what_is_not_a_model() -> None:
     """What the compiled loops check before they read a slot (the reference
     reads attributes of whatever it is given)."""
@@ -1446,6 +1478,7 @@ def _workload() -> None:
             cf.decode_frames(fb, limits, _PARSERS, queue, "x", 1)
         _drain_workload(cf)
         _maker_workload(cf)
+    _stepper_workload(cf)  # hundreds of calls already
 
 
 def _maker_workload(cf: Any) -> None:
@@ -1469,6 +1502,30 @@ def _maker_workload(cf: Any) -> None:
         payload = XLogData(LSN(1), LSN(2), Timestamp(3), edge.encode()).encode()
         boundary(payload)
         boundary(payload[:-1])
+
+
+def _stepper_workload(cf: Any) -> None:
+    """Every rule's conversation, strict (raising) and lax, and refusals."""
+    server_steps, client_steps = _model_steppers(cf)
+    logger = logging.getLogger("pygwire")
+    logger.disabled = True  # pytest keeps every record logged: that would grow
+    try:
+        for strict in (True, False):
+            for rule in RULES:
+                state = ProtocolState(strict=strict)
+                legal = [rule.legal] if rule.legal else []
+                for sender, msg in [*rule.prefix, *legal, rule.illegal]:
+                    step = server_steps if sender is _SERVER else client_steps
+                    with contextlib.suppress(StateMachineError):
+                        step(state, [copy.copy(msg)])  # new: a leaked one would stay
+    finally:
+        logger.disabled = False
+    state = ProtocolState(ConnectionPhase.READY)
+    with pytest.raises(TypeError):
+        client_steps(object(), [])
+    state._cur = "not a state"  # type: ignore[assignment]
+    with pytest.raises(TypeError):
+        server_steps(state, iter([m.BindComplete()]))
 
 
 def test_no_leaks() -> None:
