@@ -1379,6 +1379,7 @@ def test_model_steppers_hold_no_references() -> None:
     for steppers in _steppers():
         server_steps, client_steps = steppers
         fed: list[m.PGMessage] = []
+        gc.collect()  # models that earlier tests left in reference cycles hold states
         before = [sys.getrefcount(n) for n in nodes.values()]
         for strict in (True, False):
             for rule in RULES:
