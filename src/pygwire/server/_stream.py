@@ -44,7 +44,7 @@ class ClientStream(TLSProtocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._writing_paused = False
 
-    # -- asyncio.Protocol -------------------------------------------------
+    # -- the asyncio protocol ---------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
