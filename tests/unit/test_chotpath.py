@@ -1303,6 +1303,28 @@ def _steppers() -> list[tuple[Any, Any]]:
 _ANY_TIME = (m.NoticeResponse, m.ParameterStatus, m.NotificationResponse)
 
 
+def _rule_events(rule: Any) -> list[tuple[MessageDirection, m.PGMessage]]:
+    """A rule's whole conversation: its prefix, the legal message, the illegal one."""
+    return [*rule.prefix, *([rule.legal] if rule.legal else []), rule.illegal]
+
+
+def _feed_rules(steppers: tuple[Any, Any]) -> list[m.PGMessage]:
+    """Every rule's conversation through ``steppers``, strict (raising) and
+    lax, each message a fresh copy (a leaked reference would keep it):
+    the copies fed, in order."""
+    server_steps, client_steps = steppers
+    fed: list[m.PGMessage] = []
+    for strict in (True, False):
+        for rule in RULES:
+            state = ProtocolState(strict=strict)
+            for sender, msg in _rule_events(rule):
+                fed.append(copy.copy(msg))
+                step = server_steps if sender is _SERVER else client_steps
+                with contextlib.suppress(StateMachineError):
+                    step(state, [fed[-1]])
+    return fed
+
+
 def _step_both(
     states: list[ProtocolState], sender: MessageDirection, chunk: list[m.PGMessage]
 ) -> None:
@@ -1333,7 +1355,7 @@ def test_model_steppers_on_the_rules(strict: bool, by_chunk: bool) -> None:
     """Every rule of the model (unit/test_model_rules.py): its prefix, the
     legal message and the illegal one, a message or a chunk at a time."""
     for rule in RULES:
-        events = [*rule.prefix, *([rule.legal] if rule.legal else []), rule.illegal]
+        events = _rule_events(rule)
         states = [ProtocolState(strict=strict) for _ in _steppers()]
         for sender, group in itertools.groupby(events, key=lambda event: event[0]):
             msgs = [msg for _, msg in group]
@@ -1377,21 +1399,9 @@ def test_model_steppers_hold_no_references() -> None:
     nodes = {id(n): n for n in (*sm._REQUESTS.values(), *sm._DESCRIBE.values(), *marks)}
     counts = []
     for steppers in _steppers():
-        server_steps, client_steps = steppers
-        fed: list[m.PGMessage] = []
         gc.collect()  # models that earlier tests left in reference cycles hold states
         before = [sys.getrefcount(n) for n in nodes.values()]
-        for strict in (True, False):
-            for rule in RULES:
-                state = ProtocolState(strict=strict)
-                legal = [rule.legal] if rule.legal else []
-                for sender, msg in [*rule.prefix, *legal, rule.illegal]:
-                    msg = copy.copy(msg)
-                    step = server_steps if sender is _SERVER else client_steps
-                    with contextlib.suppress(StateMachineError):
-                        step(state, [msg])
-                    fed.append(msg)
-                del state
+        fed = _feed_rules(steppers)
         gc.collect()  # errors raised hold messages in reference cycles
         after = [sys.getrefcount(n) for n in nodes.values()]
         held = [sys.getrefcount(msg) for msg in fed]
@@ -1507,18 +1517,11 @@ def _maker_workload(cf: Any) -> None:
 
 def _stepper_workload(cf: Any) -> None:
     """Every rule's conversation, strict (raising) and lax, and refusals."""
-    server_steps, client_steps = _model_steppers(cf)
+    server_steps, client_steps = steppers = _model_steppers(cf)
     logger = logging.getLogger("pygwire")
     logger.disabled = True  # pytest keeps every record logged: that would grow
     try:
-        for strict in (True, False):
-            for rule in RULES:
-                state = ProtocolState(strict=strict)
-                legal = [rule.legal] if rule.legal else []
-                for sender, msg in [*rule.prefix, *legal, rule.illegal]:
-                    step = server_steps if sender is _SERVER else client_steps
-                    with contextlib.suppress(StateMachineError):
-                        step(state, [copy.copy(msg)])  # new: a leaked one would stay
+        _feed_rules(steppers)
     finally:
         logger.disabled = False
     state = ProtocolState(ConnectionPhase.READY)
